@@ -1,0 +1,251 @@
+"""The attack interface: what an attacker may see of the target, budgets, results, one verb.
+
+ART-style: each attack is a class with declared, validated parameters and one verb, ``run``. It
+declares what it needs from the target (``requires``): white-box access (gradients, logits,
+features, head) or only top-1 labels. The target is handed over wrapped in an access object that
+exposes exactly that much, and an attack refuses a target that cannot provide what it needs.
+"""
+
+from __future__ import annotations
+
+import abc
+import copy
+import enum
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from pipeline.models import Classifier
+from pipeline.prior import ImagePrior
+
+
+class Access(enum.Enum):
+    WHITE_BOX = "white_box"  # gradients, logits, features and head
+    LABEL_ONLY = "label_only"  # top-1 labels, nothing else
+
+
+def _frozen_copy(model: nn.Module) -> nn.Module:
+    """Eval-mode copy without parameter gradients: attacks never change or train the target."""
+    frozen = copy.deepcopy(model).eval()
+    for param in frozen.parameters():
+        param.requires_grad_(False)
+    return frozen
+
+
+class LabelOnlyTarget:
+    """Top-1 labels only (no logits, no gradients); counts queries for the report."""
+
+    provides: ClassVar[frozenset[Access]] = frozenset({Access.LABEL_ONLY})
+
+    def __init__(self, model: Classifier, batch_size: int = 512):
+        if not isinstance(model, Classifier):
+            raise TypeError(f"model must be a pipeline.models.Classifier, got {type(model).__name__}")
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be > 0, got {batch_size}")
+        self._model = _frozen_copy(model)
+        self._batch_size = batch_size
+        cfg = model.config
+        self.num_classes: int = cfg.num_classes
+        self.image_shape: tuple[int, int, int] = (cfg.in_channels, cfg.image_size, cfg.image_size)
+        self.queries = 0
+
+    @torch.no_grad()
+    def predict_labels(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) in [0, 1] → (B,) int64 top-1 labels."""
+        self.queries += len(x)
+        return torch.cat([self._model(chunk).argmax(1) for chunk in x.split(self._batch_size)])
+
+
+class WhiteBoxTarget(LabelOnlyTarget):
+    """Full access: differentiable logits, pre-head features, the head, and the model itself."""
+
+    provides: ClassVar[frozenset[Access]] = frozenset({Access.WHITE_BOX, Access.LABEL_ONLY})
+
+    @property
+    def model(self) -> Classifier:
+        """The frozen eval-mode copy (attacks hook into it, e.g. DeepInversion's BN statistics)."""
+        return self._model
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self._model.features(x)
+
+    def head(self, feats: torch.Tensor) -> torch.Tensor:
+        return self._model.head(feats)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self._model(x)
+
+    @torch.no_grad()
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self._model(c).softmax(1) for c in x.split(self._batch_size)])
+
+
+@dataclass(frozen=True)
+class AttackBudget:
+    """Optimisation steps, candidates per class (restarts), and how many of them are kept."""
+
+    steps: int
+    restarts: int
+    samples_per_class: int
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be a positive int, got {getattr(self, name)!r}"
+            for name in ("steps", "restarts", "samples_per_class")
+            if not _is_positive_int(getattr(self, name))
+        ]
+        if not problems and self.samples_per_class > self.restarts:
+            problems.append(
+                f"samples_per_class ({self.samples_per_class}) must be <= restarts ({self.restarts}): "
+                "samples are kept from the candidates"
+            )
+        if problems:
+            raise ValueError("invalid AttackBudget: " + "; ".join(problems))
+
+
+@dataclass
+class AttackResult:
+    """Kept reconstructions; ``labels`` are the attacked classes, ``scores`` the target's robust score."""
+
+    images: torch.Tensor  # (N, C, H, W) float in [0, 1]
+    labels: torch.Tensor  # (N,) int64
+    scores: torch.Tensor  # (N,) float
+    history: list[float]  # loss (or progress measure) per step
+    seconds: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _is_positive_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
+
+
+def check_classes(classes: Sequence[int] | torch.Tensor | np.ndarray, num_classes: int) -> torch.Tensor:
+    """Validate class ids against the target and return them as an int64 tensor."""
+    values = classes.tolist() if isinstance(classes, (torch.Tensor, np.ndarray)) else list(classes)
+    if not values:
+        raise ValueError("classes must name at least one class, got an empty sequence")
+    bad = [c for c in values if not isinstance(c, (int, np.integer)) or isinstance(c, bool)]
+    if bad:
+        raise ValueError(f"classes must be ints, got {bad}")
+    outside = [c for c in values if not 0 <= c < num_classes]
+    if outside:
+        raise ValueError(f"classes {outside} are not in range({num_classes}) of the target's classes")
+    if len(set(values)) != len(values):
+        raise ValueError(f"classes must not repeat, got {values}")
+    return torch.tensor(values, dtype=torch.int64)
+
+
+class Attack(abc.ABC):
+    """Base class: subclasses are dataclasses whose fields are the attack's parameters.
+
+    Subclasses set ``requires`` and ``uses_prior``, implement ``_check_params`` (append problems
+    to the list, naming the parameter and the value) and ``_run``.
+    """
+
+    requires: ClassVar[Access]
+    uses_prior: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        self._check_params(problems)
+        if problems:
+            raise ValueError(f"invalid {type(self).__name__} parameters: " + "; ".join(problems))
+
+    @property
+    def uses_public_images(self) -> bool:
+        """Whether ``run`` needs ``public_images`` (the feature-space attack does)."""
+        return False
+
+    @abc.abstractmethod
+    def _check_params(self, problems: list[str]) -> None: ...
+
+    @abc.abstractmethod
+    def _run(
+        self, target: LabelOnlyTarget, classes: torch.Tensor, budget: AttackBudget,
+        prior: ImagePrior | None, public_images: torch.Tensor | None,
+    ) -> AttackResult: ...  # fmt: skip
+
+    def run(
+        self,
+        target: LabelOnlyTarget,
+        classes: Sequence[int],
+        budget: AttackBudget,
+        seed: int,
+        generator: ImagePrior | None = None,
+        public_images: torch.Tensor | np.ndarray | None = None,
+    ) -> AttackResult:
+        """Reconstruct ``budget.samples_per_class`` images for each class, all classes in one batch.
+
+        Args:
+            target: a ``WhiteBoxTarget`` or ``LabelOnlyTarget``; must provide ``self.requires``.
+            classes: class ids in ``range(target.num_classes)``.
+            budget: steps, candidates per class, samples kept per class.
+            seed: seeds every random draw; the caller's global RNG state is left untouched.
+            generator: the GAN prior (required when ``uses_prior``, ignored otherwise).
+            public_images: public images (N, C, H, W), uint8 or float in [0, 1]; required when
+                ``uses_public_images``, ignored otherwise.
+        """
+        provides = getattr(target, "provides", None)
+        if provides is None:
+            raise TypeError(
+                f"target must be a WhiteBoxTarget or LabelOnlyTarget wrapper, got {type(target).__name__}"
+            )
+        if self.requires not in provides:
+            raise TypeError(
+                f"{type(self).__name__} requires {self.requires.value} access to the target, but "
+                f"{type(target).__name__} provides only {sorted(a.value for a in provides)}"
+            )
+        if not isinstance(budget, AttackBudget):
+            raise TypeError(f"budget must be an AttackBudget, got {type(budget).__name__}")
+        class_ids = check_classes(classes, target.num_classes)
+        prior = self._check_prior(generator, target) if self.uses_prior else None
+        public = _as_float_images(public_images, target.image_shape) if self.uses_public_images else None
+        start = time.perf_counter()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            result = self._run(target, class_ids, budget, prior, public)
+        result.seconds = time.perf_counter() - start
+        return result
+
+    @staticmethod
+    def _check_prior(generator: ImagePrior | None, target: LabelOnlyTarget) -> ImagePrior:
+        if not isinstance(generator, ImagePrior):
+            raise TypeError(f"generator must be an ImagePrior (see pipeline.prior), got {type(generator).__name__}")
+        cfg = generator.config
+        shape = (cfg.channels, cfg.image_size, cfg.image_size)
+        if shape != target.image_shape:
+            raise ValueError(f"generator makes images of shape {shape}, the target expects {target.image_shape}")
+        return generator
+
+
+def _as_float_images(images: torch.Tensor | np.ndarray | None, shape: tuple[int, int, int]) -> torch.Tensor:
+    if images is None:
+        raise ValueError("public_images is required by this attack, got None")
+    tensor = torch.as_tensor(images)
+    if tensor.ndim != 4 or tuple(tensor.shape[1:]) != shape:
+        raise ValueError(f"public_images must have shape (N, {', '.join(map(str, shape))}), got {tuple(tensor.shape)}")
+    if tensor.dtype == torch.uint8:
+        return tensor.float() / 255.0
+    if not tensor.is_floating_point() or tensor.min() < 0 or tensor.max() > 1:
+        raise ValueError("public_images must be uint8 or float in [0, 1]")
+    return tensor.float()
+
+
+def select_top(
+    images: torch.Tensor, labels: torch.Tensor, scores: torch.Tensor, restarts: int, keep: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Keep the ``keep`` best-scoring of each class's ``restarts`` candidates (class-major layout)."""
+    order = torch.argsort(scores.view(-1, restarts), dim=1, descending=True, stable=True)[:, :keep]
+    index = (order + torch.arange(order.shape[0]).unsqueeze(1) * restarts).reshape(-1)
+    return images[index], labels[index], scores[index]
+
+
+def check_param(problems: list[str], ok: bool, name: str, value: object, rule: str) -> None:
+    """Record ``"<name> must <rule>, got <value>"`` when ``ok`` is false (validators collect, then raise once)."""
+    if not ok:
+        problems.append(f"{name} must {rule}, got {value!r}")

@@ -1,0 +1,144 @@
+"""Pixel-space inversion (MI-Face) and DeepInversion (adds a BatchNorm-statistics prior).
+
+No generator: the image itself is optimised (through a sigmoid, so it stays in [0, 1]). Cheap and
+a useful lower bound; without an image prior it tends to find adversarial patterns, which is why
+the judge, not the target, scores the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from pipeline.attacks.augment import AugmentedAttack, robust_scores
+from pipeline.attacks.base import (
+    Access, AttackBudget, AttackResult, LabelOnlyTarget, WhiteBoxTarget, check_param, select_top,
+)  # fmt: skip
+from pipeline.attacks.losses import create_identity_loss
+from pipeline.attacks.registry import register_attack
+from pipeline.prior import ImagePrior
+
+
+def total_variation(x: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of neighbouring pixels, per image (B,)."""
+    dh = (x[:, :, 1:, :] - x[:, :, :-1, :]).pow(2).flatten(1).mean(1)
+    dw = (x[:, :, :, 1:] - x[:, :, :, :-1]).pow(2).flatten(1).mean(1)
+    return dh + dw
+
+
+class BatchNormStatsLoss:
+    """Forward hooks on every BatchNorm2d: distance of the batch's feature statistics to the
+    layer's running statistics (DeepInversion's "feature distribution regularisation")."""
+
+    def __init__(self, model: nn.Module, first_multiplier: float):
+        self._terms: list[torch.Tensor] = []
+        layers = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+        self._weights = [first_multiplier] + [1.0] * (len(layers) - 1)
+        self._handles = [m.register_forward_hook(self._hook) for m in layers]
+
+    def _hook(self, module: nn.BatchNorm2d, inputs: tuple[torch.Tensor, ...], _output: torch.Tensor) -> None:
+        x = inputs[0]
+        mean = x.mean(dim=(0, 2, 3))
+        var = x.var(dim=(0, 2, 3), unbiased=False)
+        self._terms.append(
+            torch.linalg.vector_norm(mean - module.running_mean) + torch.linalg.vector_norm(var - module.running_var)
+        )
+
+    @property
+    def num_layers(self) -> int:
+        return len(self._handles)
+
+    def pop(self) -> torch.Tensor:
+        """Weighted sum over layers for the last forward pass; clears the collected terms."""
+        total = sum(w * t for w, t in zip(self._weights, self._terms))
+        self._terms = []
+        return total if isinstance(total, torch.Tensor) else torch.zeros(())
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+
+@register_attack("pixel")
+@register_attack("deepinversion", bn_weight=0.05)
+@dataclass(kw_only=True)
+class PixelAttack(AugmentedAttack):
+    """Optimise pixels: identity loss + TV + L2 (+ BatchNorm statistics when ``bn_weight`` > 0).
+
+    Paper: Fredrikson et al., "Model Inversion Attacks that Exploit Confidence Information and
+    Basic Countermeasures", CCS 2015 (``pixel``); Yin et al., "Dreaming to Distill: Data-free
+    Knowledge Transfer via DeepInversion", CVPR 2020 (``deepinversion``: ``bn_weight`` > 0, first
+    BatchNorm layer weighted ×``first_bn_multiplier``).
+    """
+
+    requires = Access.WHITE_BOX
+
+    identity_loss: str = "ce"
+    target_confidence: float | None = None
+    lr: float = 0.1
+    tv_weight: float = 1.0
+    l2_weight: float = 0.01
+    bn_weight: float = 0.0
+    first_bn_multiplier: float = 10.0
+
+    def _check_params(self, problems: list[str]) -> None:
+        super()._check_params(problems)
+        check_param(problems, self.lr > 0, "lr", self.lr, "be > 0")
+        for name in ("tv_weight", "l2_weight", "bn_weight", "first_bn_multiplier"):
+            value = getattr(self, name)
+            check_param(problems, value >= 0, name, value, "be >= 0")
+        problems.extend(_identity_loss_problems(self.identity_loss, self.target_confidence))
+
+    def _run(
+        self, target: LabelOnlyTarget, classes: torch.Tensor, budget: AttackBudget,
+        prior: ImagePrior | None, public_images: torch.Tensor | None,
+    ) -> AttackResult:  # fmt: skip
+        assert isinstance(target, WhiteBoxTarget)  # guaranteed by Attack.run's access check
+        identity = _build_identity_loss(self.identity_loss, self.target_confidence)
+        augment = self._augmentation()
+        labels = classes.repeat_interleave(budget.restarts)
+        latent = (0.1 * torch.randn(len(labels), *target.image_shape)).requires_grad_()  # x = sigmoid(latent)
+        optimizer = torch.optim.Adam([latent], lr=self.lr)
+        bn_loss = BatchNormStatsLoss(target.model, self.first_bn_multiplier) if self.bn_weight > 0 else None
+        history: list[float] = []
+        try:
+            for _ in range(budget.steps):
+                x = torch.sigmoid(latent)
+                logits = target.logits(augment(x) if self.augment else x)
+                loss = identity(logits, labels).mean()
+                loss = loss + self.tv_weight * total_variation(x).mean() + self.l2_weight * x.pow(2).mean()
+                if bn_loss is not None:
+                    loss = loss + self.bn_weight * bn_loss.pop()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                history.append(loss.item())
+        finally:
+            if bn_loss is not None:
+                bn_loss.remove()
+        images = torch.sigmoid(latent).detach()
+        scores = robust_scores(target, images, labels, augment, self.score_views, use_labels=False)
+        images, labels, scores = select_top(images, labels, scores, budget.restarts, budget.samples_per_class)
+        info = {"bn_layers": bn_loss.num_layers if bn_loss is not None else 0}
+        return AttackResult(images, labels, scores, history, info=info)
+
+
+def _identity_loss_problems(name: str, target_confidence: float | None) -> list[str]:
+    """Validate the (identity_loss, target_confidence) pair; shared by the white-box attacks."""
+    if name == "confidence_aware" and target_confidence is None:
+        return ["target_confidence is required when identity_loss='confidence_aware', got None"]
+    if name != "confidence_aware" and target_confidence is not None:
+        return [f"target_confidence is only used by identity_loss='confidence_aware', got {target_confidence!r} "
+                f"with identity_loss={name!r}"]  # fmt: skip
+    try:
+        _build_identity_loss(name, target_confidence)
+    except (KeyError, ValueError) as err:
+        return [f"identity_loss: {err.args[0]}"]
+    return []
+
+
+def _build_identity_loss(name: str, target_confidence: float | None):  # noqa: ANN202 - IdentityLoss
+    params = {} if target_confidence is None else {"target_confidence": target_confidence}
+    return create_identity_loss(name, **params)

@@ -1,0 +1,175 @@
+"""Typed params: one pydantic model per params.yaml section.
+
+Each stage reads only its own section (so DVC re-runs only what a params edit affects). Unknown
+keys, wrong types and out-of-range values are rejected with the dotted key in the message.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_PARAMS = Path("params.yaml")
+S = TypeVar("S", bound=BaseModel)
+
+
+class Section(BaseModel):
+    """Frozen, strict about unknown keys: a typo in params.yaml is an error, not a silent default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrainConfig(Section):
+    """The one training loop's knobs (``pipeline.train.fit``)."""
+
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(128, ge=1)
+    optimizer: Literal["sgd", "adam", "adamw"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    schedule: Literal["cosine", "step", "onecycle", "none"] = "cosine"
+    step_milestones: list[int] = Field(default_factory=list)
+    step_gamma: float = Field(0.1, gt=0, le=1)
+    augment: Literal["none", "flip_shift"] = "none"
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    seed: int = 0
+
+
+class ModelSection(Section):
+    arch: str = "convnet"
+    width: int = Field(32, ge=8)
+
+    @model_validator(mode="after")
+    def _known_arch(self) -> ModelSection:
+        from pipeline.models import list_architectures
+
+        if self.arch not in list_architectures():
+            raise ValueError(f"arch {self.arch!r} is not one of {list_architectures()}")
+        return self
+
+
+class ImageFolderSection(Section):
+    root: str
+    split_file: str | None = None
+    image_size: int = Field(64, ge=8)
+    channels: Literal[1, 3] = 3
+
+
+class DataSection(Section):
+    source: Literal["fashion_mnist", "image_folder"] = "fashion_mnist"
+    root: str | None = None
+    image_folder: ImageFolderSection | None = None
+
+    @model_validator(mode="after")
+    def _folder_needs_settings(self) -> DataSection:
+        if self.source == "image_folder" and self.image_folder is None:
+            raise ValueError("source 'image_folder' needs the data.image_folder section")
+        return self
+
+
+class SplitSection(Section):
+    mode: Literal["sample_disjoint", "class_disjoint"] = "sample_disjoint"
+    private_classes: list[int] | None = None
+    public_classes: list[int] | None = None
+    private_train_per_class: int = Field(ge=1)
+    private_test_per_class: int = Field(ge=1)
+    public_per_class: int = Field(ge=1)
+    seed: int = 0
+
+
+class ClassifierStage(Section):
+    """train_baseline / train_judge: an architecture and how to train it."""
+
+    model: ModelSection
+    train: TrainConfig
+
+
+class HardenSection(BaseModel):
+    """``defense`` names a registered defense; its settings live in ``harden.<defense>``.
+
+    The defense's own schema (``pipeline.defenses``) validates that subsection.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    defense: str = "calor"
+
+    def defense_settings(self) -> Any:
+        from pipeline.defenses import get_defense
+
+        spec = get_defense(self.defense)
+        return parse_section(f"harden.{self.defense}", (self.model_extra or {}).get(self.defense), spec.config_schema)
+
+
+class MlflowSection(Section):
+    experiment: str = "calor-pipeline"
+
+
+SECTIONS: dict[str, type[Section]] = {
+    "data": DataSection,
+    "split": SplitSection,
+    "baseline": ClassifierStage,
+    "judge": ClassifierStage,
+    "harden": HardenSection,
+    "mlflow": MlflowSection,
+}
+
+
+def _format_errors(err: ValidationError, prefix: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "")
+        lines.append(f"  {key}: {e['msg']} (got {e.get('input')!r})")
+    return "\n".join(lines)
+
+
+def read_params(path: str | os.PathLike = DEFAULT_PARAMS) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: params file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML ({err})") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: top level must be a mapping of sections")
+    return data
+
+
+def parse_section(name: str, raw: Any, schema: type[S] | None = None, source: str = "params") -> S:
+    """Validate one section; the error lists every bad key at once, with its dotted name."""
+    schema = schema or SECTIONS[name]
+    if raw is None:
+        raise ValueError(f"{source}: missing section {name!r}")
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as err:
+        raise ValueError(f"{source}: invalid params\n{_format_errors(err, name)}") from None
+
+
+def load_section(name: str, path: str | os.PathLike = DEFAULT_PARAMS, schema: type[S] | None = None) -> S:
+    return parse_section(name, read_params(path).get(name), schema, source=str(path))
+
+
+def validate_params(path: str | os.PathLike = DEFAULT_PARAMS) -> dict[str, Section]:
+    """Validate every known section and refuse unknown top-level sections."""
+    raw = read_params(path)
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise ValueError(f"{path}: unknown top-level keys {unknown}; known: {sorted(SECTIONS)}")
+    return {name: parse_section(name, raw.get(name), source=str(path)) for name in SECTIONS if name in raw}
+
+
+def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """Overlay wins; mappings merge key by key, everything else is replaced."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

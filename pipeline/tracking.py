@@ -1,0 +1,115 @@
+"""MLflow tracking for stages: one child run per executed stage under the pipeline's parent run.
+
+The driver (``python -m pipeline.driver``) opens the parent run and hands its id to the stages in
+``PARENT_RUN_ENV`` — our own variable, because MLFLOW_RUN_ID would make each stage *resume* the
+parent instead of nesting under it. A stage run alone (plain ``dvc repro``) makes a top-level run.
+DVC's files stay the source of truth: a skipped stage logs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+PARENT_RUN_ENV = "CALOR_PIPELINE_PARENT_RUN_ID"
+DEFAULT_DB = "mlflow.db"
+
+
+class TrackingUnavailableError(RuntimeError):
+    """The configured MLflow store cannot be reached; nothing is silently logged elsewhere."""
+
+
+def repo_root() -> Path:
+    return Path(os.environ.get("DVC_ROOT") or Path.cwd())
+
+
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else a SQLite store ``mlflow.db`` at the repo root."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / DEFAULT_DB}"
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=repo_root(), timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def connect(experiment: str) -> str:
+    """Point MLflow at the store, check it answers, and return the experiment id."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    uri = tracking_uri()
+    if uri.startswith("http"):
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    mlflow.set_tracking_uri(uri)
+    try:
+        found = mlflow.get_experiment_by_name(experiment)
+        return found.experiment_id if found else mlflow.create_experiment(experiment)
+    except (MlflowException, OSError) as err:
+        raise TrackingUnavailableError(
+            f"MLflow tracking store {uri!r} is unreachable ({type(err).__name__}: {err}); "
+            "unset MLFLOW_TRACKING_URI to use the local SQLite store"
+        ) from err
+
+
+def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+class StageRun:
+    """What a stage logs: per-epoch metrics, final metrics and files."""
+
+    def __init__(self, run: Any) -> None:
+        self.run = run
+        self.run_id: str = run.info.run_id
+
+    def log_epoch(self, prefix: str, epoch: int, metrics: dict[str, float]) -> None:
+        import mlflow
+
+        mlflow.log_metrics({f"{prefix}.{k}": v for k, v in metrics.items()}, step=epoch)
+
+    def log_metrics(self, metrics: dict[str, Any], prefix: str = "") -> None:
+        import mlflow
+
+        numeric = {f"{prefix}{k}": float(v) for k, v in flatten(metrics).items() if isinstance(v, int | float)}
+        mlflow.log_metrics(numeric)
+
+    def log_artifact(self, path: str | os.PathLike, artifact_path: str | None = None) -> None:
+        import mlflow
+
+        mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+
+@contextmanager
+def stage_run(stage: str, params: dict[str, Any], experiment: str) -> Iterator[StageRun]:
+    """Open the stage's run (child of the driver's run when PARENT_RUN_ENV is set)."""
+    import mlflow
+
+    from pipeline.io import sha256_json
+
+    experiment_id = connect(experiment)
+    parent = os.environ.get(PARENT_RUN_ENV) or None
+    tags = {
+        "pipeline.stage": stage,
+        "dvc.stage": os.environ.get("DVC_STAGE", stage),
+        "git.commit": git_commit(),
+        "params.hash": sha256_json(params),
+    }
+    with mlflow.start_run(run_name=stage, experiment_id=experiment_id, parent_run_id=parent, tags=tags) as run:
+        mlflow.log_params({k: str(v)[:500] for k, v in flatten(params).items()})
+        yield StageRun(run)

@@ -1,0 +1,27 @@
+"""Stage prepare: real data → the private/public model-inversion split plus its manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.config import DataSection, MlflowSection, SplitSection, load_section
+from pipeline.prepare import prepare_split
+from pipeline.stage_utils import stage_parser
+from pipeline.tracking import stage_run
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = stage_parser(__doc__, "out").parse_args(argv)
+    data = load_section("data", args.params, DataSection)
+    split = load_section("split", args.params, SplitSection)
+    experiment = load_section("mlflow", args.params, MlflowSection).experiment
+    with stage_run("prepare", {"data": data.model_dump(), "split": split.model_dump()}, experiment) as run:
+        mi_split = prepare_split(data, split, args.out)
+        counts = {name: len(mi_split.part(name).labels) for name in ("private_train", "private_test", "public")}
+        run.log_metrics(counts, prefix="count.")
+        run.log_artifact(Path(args.out) / "manifest.json")
+    print(f"prepare ({mi_split.mode}): {counts}")
+
+
+if __name__ == "__main__":
+    main()
