@@ -103,7 +103,7 @@ def fit(
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     scheduler = build_scheduler(optimizer, cfg, steps_per_epoch)
     history: list[dict[str, float]] = []
-    bar = tqdm(total=cfg.epochs * steps_per_epoch, desc=desc, disable=not progress, unit="step")
+    bar = tqdm(total=cfg.epochs * steps_per_epoch, desc=desc, disable=not progress, unit="step", mininterval=2.0)
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         order = torch.randperm(len(train), generator=generator)
@@ -130,7 +130,7 @@ def fit(
                 sums["correct"] += (logits.argmax(1) == y).sum().item()
                 sums["true_prob"] += probs.gather(1, y[:, None]).sum().item()
             bar.update(1)
-            bar.set_postfix(epoch=epoch, loss=f"{loss.item():.4f}")
+            bar.set_postfix(epoch=epoch, loss=f"{loss.item():.4f}", refresh=False)
         metrics = {
             "train_loss": sums["loss"] / len(train),
             "train_acc": sums["correct"] / len(train),

@@ -8,11 +8,11 @@ under small changes (PPA's final selection).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import kornia.augmentation as K
 import torch
 from torch import nn
-
-from dataclasses import dataclass
 
 from pipeline.attacks.base import Attack, LabelOnlyTarget, WhiteBoxTarget
 
@@ -32,13 +32,12 @@ def make_augmentation(degrees: float, translate: float, scale: float, flip: bool
 
 @dataclass(kw_only=True)
 class AugmentedAttack(Attack):
-    """Parameters shared by every attack: augmentation during optimisation and robust selection.
+    """Parameters shared by every attack: the random augmentation and the robust selection.
 
-    ``augment`` switches augmentation during optimisation; selection always scores candidates on
-    the image itself plus ``score_views - 1`` augmented views.
+    Selection scores each candidate on the image itself plus ``score_views - 1`` augmented views;
+    gradient attacks also optimise through the augmentation (their ``augment`` parameter).
     """
 
-    augment: bool = True
     aug_degrees: float = 8.0
     aug_translate: float = 0.06
     aug_scale: float = 0.06

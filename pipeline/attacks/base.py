@@ -249,3 +249,10 @@ def check_param(problems: list[str], ok: bool, name: str, value: object, rule: s
     """Record ``"<name> must <rule>, got <value>"`` when ``ok`` is false (validators collect, then raise once)."""
     if not ok:
         problems.append(f"{name} must {rule}, got {value!r}")
+
+
+def as_white_box(target: LabelOnlyTarget) -> WhiteBoxTarget:
+    """Narrow the type inside a white-box attack (``run`` has already checked the access)."""
+    if not isinstance(target, WhiteBoxTarget):
+        raise TypeError(f"a WhiteBoxTarget is required, got {type(target).__name__}")
+    return target

@@ -33,7 +33,8 @@ def cross_entropy() -> IdentityLoss:
 
 @IDENTITY_LOSSES.register("logit")
 def logit_loss() -> IdentityLoss:
-    """Paper: Nguyen et al., "Re-thinking Model Inversion Attacks Against Deep Neural Networks" (LOMMA), CVPR 2023 — −f_y."""
+    """Paper: Nguyen et al., "Re-thinking Model Inversion Attacks Against Deep Neural Networks"
+    (LOMMA), CVPR 2023 — −f_y."""
     return lambda logits, labels: -_true_logit(logits, labels)
 
 
@@ -102,3 +103,23 @@ def create_identity_loss(name: str, **params: Any) -> IdentityLoss:
 
 def list_identity_losses() -> list[str]:
     return IDENTITY_LOSSES.names()
+
+
+def identity_loss_problems(name: str, target_confidence: float | None) -> list[str]:
+    """Validate an attack's (identity_loss, target_confidence) pair; messages name the param."""
+    if name == "confidence_aware" and target_confidence is None:
+        return ["target_confidence is required when identity_loss='confidence_aware', got None"]
+    if name != "confidence_aware" and target_confidence is not None:
+        return [f"target_confidence is only used by identity_loss='confidence_aware', got {target_confidence!r} "
+                f"with identity_loss={name!r}"]  # fmt: skip
+    try:
+        build_identity_loss(name, target_confidence)
+    except (KeyError, ValueError) as err:
+        return [f"identity_loss: {err.args[0]}"]
+    return []
+
+
+def build_identity_loss(name: str, target_confidence: float | None) -> IdentityLoss:
+    """The loss an attack's (identity_loss, target_confidence) params describe."""
+    params = {} if target_confidence is None else {"target_confidence": target_confidence}
+    return create_identity_loss(name, **params)

@@ -14,9 +14,15 @@ from torch import nn
 
 from pipeline.attacks.augment import AugmentedAttack, robust_scores
 from pipeline.attacks.base import (
-    Access, AttackBudget, AttackResult, LabelOnlyTarget, WhiteBoxTarget, check_param, select_top,
-)  # fmt: skip
-from pipeline.attacks.losses import create_identity_loss
+    Access,
+    AttackBudget,
+    AttackResult,
+    LabelOnlyTarget,
+    as_white_box,
+    check_param,
+    select_top,
+)
+from pipeline.attacks.losses import build_identity_loss, identity_loss_problems
 from pipeline.attacks.registry import register_attack
 from pipeline.prior import ImagePrior
 
@@ -52,7 +58,7 @@ class BatchNormStatsLoss:
 
     def pop(self) -> torch.Tensor:
         """Weighted sum over layers for the last forward pass; clears the collected terms."""
-        total = sum(w * t for w, t in zip(self._weights, self._terms))
+        total = sum(w * t for w, t in zip(self._weights, self._terms, strict=True))
         self._terms = []
         return total if isinstance(total, torch.Tensor) else torch.zeros(())
 
@@ -74,6 +80,7 @@ class PixelAttack(AugmentedAttack):
     """
 
     requires = Access.WHITE_BOX
+    augment: bool = True  # random augmentation of every image at every optimisation step
 
     identity_loss: str = "ce"
     target_confidence: float | None = None
@@ -89,14 +96,14 @@ class PixelAttack(AugmentedAttack):
         for name in ("tv_weight", "l2_weight", "bn_weight", "first_bn_multiplier"):
             value = getattr(self, name)
             check_param(problems, value >= 0, name, value, "be >= 0")
-        problems.extend(_identity_loss_problems(self.identity_loss, self.target_confidence))
+        problems.extend(identity_loss_problems(self.identity_loss, self.target_confidence))
 
     def _run(
         self, target: LabelOnlyTarget, classes: torch.Tensor, budget: AttackBudget,
         prior: ImagePrior | None, public_images: torch.Tensor | None,
-    ) -> AttackResult:  # fmt: skip
-        assert isinstance(target, WhiteBoxTarget)  # guaranteed by Attack.run's access check
-        identity = _build_identity_loss(self.identity_loss, self.target_confidence)
+    ) -> AttackResult:
+        target = as_white_box(target)
+        identity = build_identity_loss(self.identity_loss, self.target_confidence)
         augment = self._augmentation()
         labels = classes.repeat_interleave(budget.restarts)
         latent = (0.1 * torch.randn(len(labels), *target.image_shape)).requires_grad_()  # x = sigmoid(latent)
@@ -124,21 +131,3 @@ class PixelAttack(AugmentedAttack):
         info = {"bn_layers": bn_loss.num_layers if bn_loss is not None else 0}
         return AttackResult(images, labels, scores, history, info=info)
 
-
-def _identity_loss_problems(name: str, target_confidence: float | None) -> list[str]:
-    """Validate the (identity_loss, target_confidence) pair; shared by the white-box attacks."""
-    if name == "confidence_aware" and target_confidence is None:
-        return ["target_confidence is required when identity_loss='confidence_aware', got None"]
-    if name != "confidence_aware" and target_confidence is not None:
-        return [f"target_confidence is only used by identity_loss='confidence_aware', got {target_confidence!r} "
-                f"with identity_loss={name!r}"]  # fmt: skip
-    try:
-        _build_identity_loss(name, target_confidence)
-    except (KeyError, ValueError) as err:
-        return [f"identity_loss: {err.args[0]}"]
-    return []
-
-
-def _build_identity_loss(name: str, target_confidence: float | None):  # noqa: ANN202 - IdentityLoss
-    params = {} if target_confidence is None else {"target_confidence": target_confidence}
-    return create_identity_loss(name, **params)

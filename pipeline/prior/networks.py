@@ -100,15 +100,21 @@ class Discriminator(nn.Module):
 
 @dataclass
 class ImagePrior:
-    """A trained generator/discriminator pair; what GAN-based attacks take as ``generator=``."""
+    """A trained, frozen generator/discriminator pair; what GAN attacks take as ``generator=``.
+
+    Both networks are put in eval mode with parameter gradients off: attacks differentiate with
+    respect to latents only.
+    """
 
     generator: Generator
     discriminator: Discriminator
     config: PriorConfig
 
     def __post_init__(self) -> None:
-        self.generator.eval()
-        self.discriminator.eval()
+        for net in (self.generator, self.discriminator):
+            net.eval()
+            for param in net.parameters():
+                param.requires_grad_(False)
 
     @property
     def latent_dim(self) -> int:

@@ -66,7 +66,8 @@ def train_prior(images_uint8: np.ndarray, cfg: PriorConfig, progress: bool = Tru
         opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
         opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
         steps_per_epoch = len(data) // cfg.batch_size  # drop the ragged last batch: BN needs full batches
-        result = PriorResult(prior=ImagePrior(gen, disc, cfg))
+        d_history: list[float] = []
+        g_history: list[float] = []
         gen.train()
         disc.train()
         bar = tqdm(total=cfg.epochs * steps_per_epoch, desc="prior", disable=not progress, leave=False)
@@ -88,14 +89,12 @@ def train_prior(images_uint8: np.ndarray, cfg: PriorConfig, progress: bool = Tru
                 g_sum += g_loss.item()
                 bar.update(1)
                 bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}", refresh=False)
-            result.d_loss.append(d_sum / steps_per_epoch)
-            result.g_loss.append(g_sum / steps_per_epoch)
+            d_history.append(d_sum / steps_per_epoch)
+            g_history.append(g_sum / steps_per_epoch)
         bar.close()
         _recalibrate_batchnorm(gen, cfg)
-    gen.eval()
-    disc.eval()
-    result.seconds = time.perf_counter() - start
-    return result
+    prior = ImagePrior(gen, disc, cfg)  # freezes both networks
+    return PriorResult(prior, d_history, g_history, seconds=time.perf_counter() - start)
 
 
 @torch.no_grad()
@@ -112,6 +111,6 @@ def _recalibrate_batchnorm(gen: Generator, cfg: PriorConfig) -> None:
     gen.train()
     for _ in range(_BN_RECALIBRATION_BATCHES):
         gen(torch.randn(cfg.batch_size, cfg.latent_dim))
-    for m, momentum in zip(norms, saved):
+    for m, momentum in zip(norms, saved, strict=True):
         m.momentum = momentum
     gen.eval()

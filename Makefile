@@ -1,0 +1,37 @@
+# The README's two commands: `make repro` (install + data + the default pipeline) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# torch/torchvision pinned to the wheels cached on these machines; see README for other machines.
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: repro test install data
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet $(TORCH_PINS)
+	$(BIN)/pip install --quiet -e '.[dev]' $(TORCH_PINS)
+	touch $@
+
+install: $(VENV)/.installed
+
+# Fashion-MNIST from Debian's dataset-fashion-mnist when running as root and it is missing;
+# otherwise the prepare stage finds data.root, the Debian files or torchvision's downloader itself.
+data:
+	@if [ ! -f $(FASHION_MNIST_DIR)/train-images-idx3-ubyte.gz ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && apt-get install -y -q dataset-fashion-mnist; \
+	fi
+
+repro: install data
+	@if [ ! -d .dvc ]; then $(BIN)/dvc init --no-scm -q 2>/dev/null || $(BIN)/dvc init -q; fi
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pipeline.driver
+
+# pytest's exit code 5 (no tests collected) is a failure here, not a pass.
+test: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q; code=$$?; \
+	if [ $$code -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$code

@@ -1,0 +1,26 @@
+"""Model-inversion attacks behind one interface (see ``base``) and one registry.
+
+Importing the package imports every implementation, so ``list_attacks()`` is always complete.
+"""
+
+from pipeline.attacks import brep, gmi, pixel  # noqa: F401  (registration side effects)
+from pipeline.attacks.base import (
+    Access,
+    Attack,
+    AttackBudget,
+    AttackResult,
+    LabelOnlyTarget,
+    WhiteBoxTarget,
+)
+from pipeline.attacks.bpda import BPDATanh, with_bpda_tanh
+from pipeline.attacks.brep import BREPAttack
+from pipeline.attacks.gmi import CALOR_TARGET_CONFIDENCE, GMIAttack
+from pipeline.attacks.losses import create_identity_loss, list_identity_losses
+from pipeline.attacks.pixel import PixelAttack
+from pipeline.attacks.registry import attack_defaults, create_attack, list_attacks, register_attack
+
+__all__ = [
+    "Access", "Attack", "AttackBudget", "AttackResult", "BPDATanh", "BREPAttack", "CALOR_TARGET_CONFIDENCE",
+    "GMIAttack", "LabelOnlyTarget", "PixelAttack", "WhiteBoxTarget", "attack_defaults", "create_attack",
+    "create_identity_loss", "list_attacks", "list_identity_losses", "register_attack", "with_bpda_tanh",
+]

@@ -1,0 +1,187 @@
+"""Register the exported model in MLflow and move aliases: ``candidate`` always, ``champion`` on merit.
+
+Aliases only (registry stages are deprecated). ``champion`` moves when the gate approved AND the
+candidate is no worse than the current champion on natural accuracy (higher is better) and on
+worst-case attack Acc@1 (lower is better: it is the attacker's success). The comparison is
+written to the report whichever way it goes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.export.config import RegisterSection
+from pipeline.export.gate import ApprovedGate, GateRefusal, require_approved
+from pipeline.export.onnx_export import read_metadata
+from pipeline.export.provenance import file_sha256_or_missing, from_metadata_props, git_commit
+from pipeline.io import atomic_write_json
+
+METRIC_TAGS = ("natural_accuracy", "worst_case_acc1")
+
+
+def tracking_uri(root: str | os.PathLike = ".") -> str:
+    """MLFLOW_TRACKING_URI, else the SQLite store at the repo root (the registry needs a database)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(root).resolve() / 'mlflow.db'}"
+
+
+def _tag_float(tags: dict[str, str], key: str) -> float | None:
+    try:
+        return float(tags[key])
+    except (KeyError, ValueError):
+        return None
+
+
+def compare_to_champion(
+    candidate: dict[str, float | None],
+    champion: dict[str, float | None] | None,
+    *,
+    gate_verdict: str,
+    natural_tolerance: float = 0.0,
+    worst_case_tolerance: float = 0.0,
+) -> dict[str, Any]:
+    """Decide whether the candidate becomes champion; every reason against is listed."""
+    reasons = []
+    if gate_verdict != "approved":
+        reasons.append(f"gate verdict is {gate_verdict!r}")
+    missing = [k for k in METRIC_TAGS if candidate.get(k) is None]
+    if missing:
+        reasons.append(f"candidate lacks {missing}")
+    if champion is not None and not missing:
+        champ_missing = [k for k in METRIC_TAGS if champion.get(k) is None]
+        if champ_missing:
+            reasons.append(f"current champion lacks {champ_missing}: cannot show no regression")
+        else:
+            if candidate["natural_accuracy"] < champion["natural_accuracy"] - natural_tolerance:
+                reasons.append(
+                    f"natural_accuracy {candidate['natural_accuracy']:.4f} < champion "
+                    f"{champion['natural_accuracy']:.4f} - tolerance {natural_tolerance}"
+                )
+            if candidate["worst_case_acc1"] > champion["worst_case_acc1"] + worst_case_tolerance:
+                reasons.append(
+                    f"worst_case_acc1 {candidate['worst_case_acc1']:.4f} > champion "
+                    f"{champion['worst_case_acc1']:.4f} + tolerance {worst_case_tolerance} (attack does better)"
+                )
+    return {"promote": not reasons, "reasons": reasons, "candidate": candidate, "champion": champion}
+
+
+def _version_tags(approved: ApprovedGate, provenance: dict[str, str], dvc_lock: str | os.PathLike,
+                  root: str | os.PathLike, onnx_path: Path) -> dict[str, str]:  # fmt: skip
+    tags = {
+        "gate_verdict": approved.verdict,
+        "gate_report_sha256": approved.report_sha256,
+        "natural_accuracy": str(approved.natural_accuracy),
+        "worst_case_acc1": str(approved.worst_case_acc1),
+        "deciding_attack": str(approved.report.get("deciding_attack")),
+        "checkpoint_sha256": approved.checkpoint_sha256,
+        "onnx_sha256": file_sha256_or_missing(onnx_path),
+        "git_commit": git_commit(root),
+        "dvc_lock_sha256": file_sha256_or_missing(dvc_lock),
+    }
+    for key in ("defense", "params_sha256", "library_versions"):
+        if key in provenance:
+            tags[key] = provenance[key]
+    return tags
+
+
+def _load_onnx(onnx_path: Path):  # noqa: ANN202 - onnx.ModelProto
+    import onnx
+
+    return onnx.load(os.fspath(onnx_path))
+
+
+def _signature_example(onnx_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic (input, logits) for the signature: never log private images into the registry."""
+    graph = _load_onnx(onnx_path).graph
+
+    def dims(value_info) -> list[int]:  # noqa: ANN001 - onnx.ValueInfoProto
+        return [d.dim_value for d in value_info.type.tensor_type.shape.dim[1:]]  # without the batch dim
+
+    example = np.random.default_rng(0).random((1, *dims(graph.input[0])), dtype=np.float32)
+    return example, np.zeros((1, *dims(graph.output[0])), np.float32)
+
+
+def register_release(
+    cfg: RegisterSection,
+    *,
+    experiment: str,
+    checkpoint: str | os.PathLike,
+    gate: str | os.PathLike,
+    onnx_path: str | os.PathLike,
+    report: str | os.PathLike,
+    extra_artifacts: tuple[str | os.PathLike, ...] = (),
+    dvc_lock: str | os.PathLike = "dvc.lock",
+    root: str | os.PathLike = ".",
+) -> dict[str, Any]:
+    """Log + register the ONNX model, tag the version, set ``candidate``, maybe move ``champion``.
+
+    Raises:
+        GateRefusal: the gate does not approve this checkpoint, or the ONNX file is not its export.
+    """
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import infer_signature
+
+    approved = require_approved(gate, checkpoint)
+    onnx_path = Path(onnx_path)
+    if not onnx_path.is_file():
+        raise GateRefusal(f"{onnx_path}: exported model not found; run the export stage first")
+    provenance = from_metadata_props(read_metadata(onnx_path))
+    if provenance.get("checkpoint_sha256") != approved.checkpoint_sha256:
+        raise GateRefusal(
+            f"{onnx_path} was exported from checkpoint sha256 {provenance.get('checkpoint_sha256')!r}, "
+            f"not {approved.checkpoint_sha256} ({checkpoint}); re-run the export stage"
+        )
+
+    mlflow.set_tracking_uri(tracking_uri(root))
+    mlflow.set_experiment(experiment)
+    client = MlflowClient()
+    tags = _version_tags(approved, provenance, dvc_lock, root, onnx_path)
+    example, logits = _signature_example(onnx_path)
+    with mlflow.start_run(run_name="register") as run:
+        info = mlflow.onnx.log_model(
+            onnx_model=_load_onnx(onnx_path), name="model", registered_model_name=cfg.model_name,
+            signature=infer_signature(example, logits), input_example=example,
+            save_as_external_data=False, extra_files=[os.fspath(checkpoint)], metadata=provenance,
+        )  # fmt: skip
+        for path in (gate, *extra_artifacts):
+            if Path(path).is_file():
+                mlflow.log_artifact(os.fspath(path), artifact_path="reports")
+        mlflow.set_tags(tags)
+        mlflow.log_metrics({k: v for k in METRIC_TAGS if (v := _tag_float(tags, k)) is not None})
+    version = str(info.registered_model_version)
+    for key, value in tags.items():
+        client.set_model_version_tag(cfg.model_name, version, key, value)
+    client.set_registered_model_alias(cfg.model_name, cfg.candidate_alias, version)
+
+    try:
+        current = client.get_model_version_by_alias(cfg.model_name, cfg.champion_alias)
+    except MlflowException:
+        current = None
+    champion = None if current is None else {k: _tag_float(current.tags, k) for k in METRIC_TAGS}
+    decision = compare_to_champion(
+        {k: _tag_float(tags, k) for k in METRIC_TAGS}, champion, gate_verdict=approved.verdict,
+        natural_tolerance=cfg.natural_accuracy_tolerance, worst_case_tolerance=cfg.worst_case_acc1_tolerance,
+    )  # fmt: skip
+    if decision["promote"]:
+        client.set_registered_model_alias(cfg.model_name, cfg.champion_alias, version)
+    result = {
+        "tracking_uri": mlflow.get_tracking_uri(),
+        "model_name": cfg.model_name,
+        "version": version,
+        "run_id": run.info.run_id,
+        "model_uri": f"models:/{cfg.model_name}/{version}",
+        "aliases": {cfg.candidate_alias: version,
+                    cfg.champion_alias: version if decision["promote"] else (current.version if current else None)},
+        "previous_champion_version": current.version if current else None,
+        "champion_moved": decision["promote"],
+        "comparison": decision,
+        "tags": tags,
+    }  # fmt: skip
+    atomic_write_json(report, result)
+    return result
+

@@ -1,0 +1,78 @@
+"""Params validation: every bad key is named; profiles merge and validate."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.config import ClassifierStage, HardenSection, load_section, validate_params
+from pipeline.profiles import apply_profile
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path, data) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def default_params() -> dict:
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def test_repo_params_and_smoke_profile_validate(tmp_path):
+    validate_params(REPO / "params.yaml")
+    out = tmp_path / "smoke.yaml"
+    apply_profile("smoke", REPO / "params.yaml", out, REPO / "profiles")
+    merged = yaml.safe_load(out.read_text())
+    assert merged["baseline"]["train"]["epochs"] == 1
+    assert merged["baseline"]["train"]["optimizer"] == "adam"  # untouched keys survive the overlay
+
+
+def test_unknown_key_is_named(tmp_path):
+    params = default_params()
+    params["baseline"]["train"]["epohcs"] = 3
+    with pytest.raises(ValueError, match=r"baseline\.train\.epohcs"):
+        load_section("baseline", write(tmp_path, params), ClassifierStage)
+
+
+def test_wrong_type_and_out_of_range_are_named_together(tmp_path):
+    params = default_params()
+    params["judge"]["train"]["lr"] = "fast"
+    params["judge"]["train"]["epochs"] = 0
+    with pytest.raises(ValueError) as err:
+        load_section("judge", write(tmp_path, params), ClassifierStage)
+    assert "judge.train.lr" in str(err.value) and "judge.train.epochs" in str(err.value)
+
+
+def test_unknown_architecture_is_named(tmp_path):
+    params = default_params()
+    params["baseline"]["model"]["arch"] = "vgg99"
+    with pytest.raises(ValueError, match=r"baseline\.model.*vgg99"):
+        load_section("baseline", write(tmp_path, params), ClassifierStage)
+
+
+def test_defense_settings_are_validated_by_the_defense_schema(tmp_path):
+    params = default_params()
+    params["harden"]["calor"]["low_rank"]["rank"] = 0
+    section = load_section("harden", write(tmp_path, params), HardenSection)
+    with pytest.raises(ValueError, match=r"harden\.calor\.low_rank\.rank"):
+        section.defense_settings()
+
+
+def test_unknown_defense_and_unknown_section(tmp_path):
+    params = default_params()
+    params["harden"]["defense"] = "magic"
+    section = load_section("harden", write(tmp_path, params), HardenSection)
+    with pytest.raises(KeyError, match="magic"):
+        section.defense_settings()
+    params = default_params()
+    params["bogus"] = {}
+    with pytest.raises(ValueError, match="bogus"):
+        validate_params(write(tmp_path, params))
+
+
+def test_missing_params_file_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+        load_section("baseline", tmp_path / "nope.yaml", ClassifierStage)
