@@ -6,12 +6,14 @@ keys, wrong types and out-of-range values are rejected with the dotted key in th
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import typing
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 DEFAULT_PARAMS = Path("params.yaml")
 S = TypeVar("S", bound=BaseModel)
@@ -155,13 +157,37 @@ def load_section(name: str, path: str | os.PathLike = DEFAULT_PARAMS, schema: ty
     return parse_section(name, read_params(path).get(name), schema, source=str(path))
 
 
-def validate_params(path: str | os.PathLike = DEFAULT_PARAMS) -> dict[str, Section]:
+def section_from_dataclass(cls: type) -> type[Section]:
+    """A strict params section mirroring a config dataclass's fields, types and defaults.
+
+    Lets library configs stay plain dataclasses while params.yaml still gets key-named errors;
+    build the dataclass from ``section.model_dump()`` afterwards for its own value checks.
+    """
+    hints = typing.get_type_hints(cls)
+    fields = {
+        f.name: (hints[f.name], f.default if f.default is not dataclasses.MISSING else ...)
+        for f in dataclasses.fields(cls)
+    }
+    return create_model(f"{cls.__name__}Section", __base__=Section, **fields)
+
+
+def all_sections() -> dict[str, type[BaseModel]]:
+    """Core sections plus those owned by later modules (imported lazily: they import this one)."""
+    from pipeline.gate import GateSection
+    from pipeline.prior import PriorConfig
+    from pipeline.suite import AttackSection
+
+    return {**SECTIONS, "prior": section_from_dataclass(PriorConfig), "attack": AttackSection, "gate": GateSection}
+
+
+def validate_params(path: str | os.PathLike = DEFAULT_PARAMS) -> dict[str, BaseModel]:
     """Validate every known section and refuse unknown top-level sections."""
     raw = read_params(path)
-    unknown = sorted(set(raw) - set(SECTIONS))
+    sections = all_sections()
+    unknown = sorted(set(raw) - set(sections))
     if unknown:
-        raise ValueError(f"{path}: unknown top-level keys {unknown}; known: {sorted(SECTIONS)}")
-    return {name: parse_section(name, raw.get(name), source=str(path)) for name in SECTIONS if name in raw}
+        raise ValueError(f"{path}: unknown top-level keys {unknown}; known: {sorted(sections)}")
+    return {name: parse_section(name, raw.get(name), schema, str(path)) for name, schema in sections.items() if name in raw}
 
 
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:

@@ -89,6 +89,11 @@ class StageRun:
         numeric = {f"{prefix}{k}": float(v) for k, v in flatten(metrics).items() if isinstance(v, int | float)}
         mlflow.log_metrics(numeric)
 
+    def set_tag(self, key: str, value: str) -> None:
+        import mlflow
+
+        mlflow.set_tag(key, value)
+
     def log_artifact(self, path: str | os.PathLike, artifact_path: str | None = None) -> None:
         import mlflow
 

@@ -1,28 +1,21 @@
-"""Stage ``export``: ship the gate-approved hardened checkpoint as ONNX (+ TensorRT, Triton repo).
+"""Stage export: ship the gate-approved hardened checkpoint as ONNX (+ TensorRT engine, Triton repo).
 
-Refuses (exit 1, message on stderr) unless reports/gate.json approves this exact checkpoint.
+Refuses (exit 1, reasons on stderr) unless the gate report approves this exact checkpoint, and
+fails when the ONNX model does not match PyTorch (the parity report is written either way).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from pipeline.config import load_section
 from pipeline.export import ExportFailure, ExportSection, GateRefusal, run_export
+from pipeline.stage_utils import stage_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--checkpoint", default="models/harden/model.pt")
-    parser.add_argument("--gate", default="reports/gate.json")
-    parser.add_argument("--data", default="data/prepared/private_test.npz", help="top-1 agreement split")
-    parser.add_argument("--out", default="models/export")
-    parser.add_argument("--report", default="reports/export.json")
-    args = parser.parse_args(argv)
-
-    cfg = load_section("export", args.params, schema=ExportSection)
+    args = stage_parser(__doc__, "checkpoint", "gate", "data", "out", "report").parse_args(argv)
+    cfg = load_section("export", args.params, ExportSection)
     try:
         result = run_export(cfg, checkpoint=args.checkpoint, gate=args.gate, out_dir=args.out,
                             report=args.report, data=args.data)  # fmt: skip
@@ -31,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for name, section in result["formats"].items():
         print(f"export: {name}: {section['status']}")
-    print(f"export: triton models {result['triton']['models']} -> {result['triton']['repository']}")
+    print(f"export: Triton models {result['triton']['models']} in {result['triton']['repository']}")
     return 0
 
 

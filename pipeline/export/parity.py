@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,13 +38,20 @@ class ParityReport:
         return {**asdict(self), "passed": self.passed}
 
 
-def load_images(path: str | os.PathLike, limit: int | None = None) -> np.ndarray:
-    """uint8 (N, C, H, W) → float32 in [0, 1], the model's input contract."""
-    images = load_npz(path, ("images",))["images"]
+def load_private_test(path: str | os.PathLike) -> np.ndarray:
+    """Private test images as float32 in [0, 1] (the model's input contract).
+
+    ``path`` is the prepared split directory (the part is checked against its manifest) or a
+    single ``.npz`` with a uint8 ``images`` array (N, C, H, W).
+    """
+    if Path(path).is_dir():
+        from pipeline.data import load_split_part
+
+        images, _ = load_split_part(path, "private_test")
+    else:
+        images = load_npz(path, ("images",))["images"]
     if images.dtype != np.uint8 or images.ndim != 4:
         raise ValueError(f"{path}: images must be uint8 (N, C, H, W), got {images.dtype} {images.shape}")
-    if limit is not None:
-        images = images[:limit]
     return images.astype(np.float32) / 255.0
 
 

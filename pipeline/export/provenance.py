@@ -16,32 +16,10 @@ from typing import Any
 
 from pipeline.export.gate import ApprovedGate
 from pipeline.io import sha256_file, sha256_json
+from pipeline.tracking import git_commit
 
 LIBRARIES = ("torch", "onnx", "onnxscript", "onnxruntime", "numpy", "mlflow", "tensorrt")
 PREFIX = "calor."
-
-
-def git_commit(root: str | os.PathLike = ".") -> str:
-    """HEAD's commit read from ``.git`` directly (no git binary needed); 'unknown' outside a repo."""
-    env = os.environ.get("GIT_COMMIT")
-    if env:
-        return env
-    git = Path(root) / ".git"
-    try:
-        head = (git / "HEAD").read_text().strip()
-        if not head.startswith("ref: "):
-            return head
-        ref = head[5:]
-        if (git / ref).is_file():
-            return (git / ref).read_text().strip()
-        packed = git / "packed-refs"
-        if packed.is_file():
-            for line in packed.read_text().splitlines():
-                if line.endswith(" " + ref):
-                    return line.split(" ", 1)[0]
-    except OSError:
-        pass
-    return "unknown"
 
 
 def library_versions() -> dict[str, str]:
@@ -67,13 +45,11 @@ def file_sha256_or_missing(path: str | os.PathLike) -> str:
     return sha256_file(path) if Path(path).is_file() else "missing"
 
 
-def build_provenance(
-    meta: dict[str, Any], gate: ApprovedGate, export_params: dict[str, Any], root: str | os.PathLike = "."
-) -> dict[str, str]:
+def build_provenance(meta: dict[str, Any], gate: ApprovedGate, export_params: dict[str, Any]) -> dict[str, str]:
     """Flat string → string map (what ONNX metadata_props and MLflow tags can hold)."""
     params = meta.get("params") or {}
     return {
-        "git_commit": git_commit(root),
+        "git_commit": git_commit(),
         "checkpoint_sha256": gate.checkpoint_sha256,
         "params_sha256": sha256_json(params),
         "export_params_sha256": sha256_json(export_params),

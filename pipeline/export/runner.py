@@ -11,7 +11,7 @@ from pipeline.export.config import ExportSection
 from pipeline.export.formats import ExportContext, ExportFailure, list_formats
 from pipeline.export.gate import require_approved
 from pipeline.export.onnx_export import input_spec, output_spec
-from pipeline.export.parity import load_images
+from pipeline.export.parity import load_private_test
 from pipeline.export.provenance import build_provenance, to_metadata_props
 from pipeline.export.triton import write_repository
 from pipeline.io import atomic_write_json
@@ -25,7 +25,6 @@ def run_export(
     out_dir: str | os.PathLike,
     report: str | os.PathLike,
     data: str | os.PathLike | None = None,
-    root: str | os.PathLike = ".",
 ) -> dict[str, Any]:
     """Export the gate-approved ``checkpoint``; write ``report`` even when a format fails.
 
@@ -35,8 +34,8 @@ def run_export(
     """
     approved = require_approved(gate, checkpoint)
     model, meta = load_checkpoint(checkpoint)
-    provenance = build_provenance(meta, approved, cfg.model_dump(), root)
-    images = load_images(data) if data is not None else None
+    provenance = build_provenance(meta, approved, cfg.model_dump())
+    images = load_private_test(data) if data is not None else None
     ctx = ExportContext(model, cfg, Path(out_dir), to_metadata_props(provenance), images)
     result: dict[str, Any] = {
         "checkpoint": str(checkpoint),

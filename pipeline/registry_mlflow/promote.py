@@ -17,15 +17,11 @@ import numpy as np
 from pipeline.export.config import RegisterSection
 from pipeline.export.gate import ApprovedGate, GateRefusal, require_approved
 from pipeline.export.onnx_export import read_metadata
-from pipeline.export.provenance import file_sha256_or_missing, from_metadata_props, git_commit
+from pipeline.export.provenance import file_sha256_or_missing, from_metadata_props
 from pipeline.io import atomic_write_json
+from pipeline.tracking import git_commit, stage_run
 
 METRIC_TAGS = ("natural_accuracy", "worst_case_acc1")
-
-
-def tracking_uri(root: str | os.PathLike = ".") -> str:
-    """MLFLOW_TRACKING_URI, else the SQLite store at the repo root (the registry needs a database)."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(root).resolve() / 'mlflow.db'}"
 
 
 def _tag_float(tags: dict[str, str], key: str) -> float | None:
@@ -68,8 +64,9 @@ def compare_to_champion(
     return {"promote": not reasons, "reasons": reasons, "candidate": candidate, "champion": champion}
 
 
-def _version_tags(approved: ApprovedGate, provenance: dict[str, str], dvc_lock: str | os.PathLike,
-                  root: str | os.PathLike, onnx_path: Path) -> dict[str, str]:  # fmt: skip
+def _version_tags(
+    approved: ApprovedGate, provenance: dict[str, str], dvc_lock: str | os.PathLike, onnx_path: Path
+) -> dict[str, str]:
     tags = {
         "gate_verdict": approved.verdict,
         "gate_report_sha256": approved.report_sha256,
@@ -78,7 +75,7 @@ def _version_tags(approved: ApprovedGate, provenance: dict[str, str], dvc_lock: 
         "deciding_attack": str(approved.report.get("deciding_attack")),
         "checkpoint_sha256": approved.checkpoint_sha256,
         "onnx_sha256": file_sha256_or_missing(onnx_path),
-        "git_commit": git_commit(root),
+        "git_commit": git_commit(),
         "dvc_lock_sha256": file_sha256_or_missing(dvc_lock),
     }
     for key in ("defense", "params_sha256", "library_versions"):
@@ -93,9 +90,9 @@ def _load_onnx(onnx_path: Path):  # noqa: ANN202 - onnx.ModelProto
     return onnx.load(os.fspath(onnx_path))
 
 
-def _signature_example(onnx_path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _signature_example(proto) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001 - onnx.ModelProto
     """Synthetic (input, logits) for the signature: never log private images into the registry."""
-    graph = _load_onnx(onnx_path).graph
+    graph = proto.graph
 
     def dims(value_info) -> list[int]:  # noqa: ANN001 - onnx.ValueInfoProto
         return [d.dim_value for d in value_info.type.tensor_type.shape.dim[1:]]  # without the batch dim
@@ -114,7 +111,6 @@ def register_release(
     report: str | os.PathLike,
     extra_artifacts: tuple[str | os.PathLike, ...] = (),
     dvc_lock: str | os.PathLike = "dvc.lock",
-    root: str | os.PathLike = ".",
 ) -> dict[str, Any]:
     """Log + register the ONNX model, tag the version, set ``candidate``, maybe move ``champion``.
 
@@ -137,22 +133,21 @@ def register_release(
             f"not {approved.checkpoint_sha256} ({checkpoint}); re-run the export stage"
         )
 
-    mlflow.set_tracking_uri(tracking_uri(root))
-    mlflow.set_experiment(experiment)
-    client = MlflowClient()
-    tags = _version_tags(approved, provenance, dvc_lock, root, onnx_path)
-    example, logits = _signature_example(onnx_path)
-    with mlflow.start_run(run_name="register") as run:
+    tags = _version_tags(approved, provenance, dvc_lock, onnx_path)
+    proto = _load_onnx(onnx_path)
+    example, logits = _signature_example(proto)
+    with stage_run("register", cfg.model_dump(), experiment) as run:
         info = mlflow.onnx.log_model(
-            onnx_model=_load_onnx(onnx_path), name="model", registered_model_name=cfg.model_name,
+            onnx_model=proto, name="model", registered_model_name=cfg.model_name,
             signature=infer_signature(example, logits), input_example=example,
             save_as_external_data=False, extra_files=[os.fspath(checkpoint)], metadata=provenance,
         )  # fmt: skip
         for path in (gate, *extra_artifacts):
             if Path(path).is_file():
-                mlflow.log_artifact(os.fspath(path), artifact_path="reports")
-        mlflow.set_tags(tags)
-        mlflow.log_metrics({k: v for k in METRIC_TAGS if (v := _tag_float(tags, k)) is not None})
+                run.log_artifact(path, "reports")
+        mlflow.set_tags({f"release.{k}": v for k, v in tags.items()})
+        run.log_metrics({k: v for k in METRIC_TAGS if (v := _tag_float(tags, k)) is not None})
+    client = MlflowClient()
     version = str(info.registered_model_version)
     for key, value in tags.items():
         client.set_model_version_tag(cfg.model_name, version, key, value)
@@ -169,19 +164,19 @@ def register_release(
     )  # fmt: skip
     if decision["promote"]:
         client.set_registered_model_alias(cfg.model_name, cfg.champion_alias, version)
+    previous = str(current.version) if current is not None else None
     result = {
         "tracking_uri": mlflow.get_tracking_uri(),
         "model_name": cfg.model_name,
         "version": version,
-        "run_id": run.info.run_id,
+        "run_id": run.run_id,
         "model_uri": f"models:/{cfg.model_name}/{version}",
-        "aliases": {cfg.candidate_alias: version,
-                    cfg.champion_alias: version if decision["promote"] else (current.version if current else None)},
-        "previous_champion_version": current.version if current else None,
+        "aliases": {cfg.candidate_alias: version, cfg.champion_alias: version if decision["promote"] else previous},
+        "previous_champion_version": previous,
         "champion_moved": decision["promote"],
         "comparison": decision,
         "tags": tags,
-    }  # fmt: skip
+    }
     atomic_write_json(report, result)
     return result
 

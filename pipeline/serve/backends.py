@@ -9,7 +9,6 @@ the metadata endpoint always say which backend serves and why the faster ones do
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,9 +97,12 @@ def _ort_cuda_provider() -> tuple[bool, str]:
 
 def _ort_cpu_provider() -> tuple[bool, str]:
     try:
-        return ("CPUExecutionProvider" in available_providers()), "CPUExecutionProvider"
+        providers = available_providers()
     except ImportError as err:
         return False, str(err)
+    if "CPUExecutionProvider" not in providers:
+        return False, f"onnxruntime has no CPUExecutionProvider ({providers})"
+    return True, "CPUExecutionProvider"
 
 
 def _load_ort(providers: list[str], name: str) -> Callable[[ModelSource, BackendOptions], Backend]:
@@ -209,14 +211,9 @@ def select_backend(
         attempts.append({"backend": name, "used": ok, "reason": reason})
         if ok:
             return backend, attempts
-        log.info("backend %s not used: %s", name, reason)
     listing = "; ".join(f"{a['backend']}: {a['reason']}" for a in attempts)
     raise RuntimeError(f"no inference backend can serve {source.uri}: {listing}")
 
 
 def list_backends() -> list[str]:
     return BACKENDS.names()
-
-
-def default_cache_dir() -> str:
-    return os.environ.get("CALOR_ENGINE_CACHE", BackendOptions.engine_cache_dir)

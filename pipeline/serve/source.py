@@ -88,7 +88,7 @@ def _from_mlflow(uri: str) -> ModelSource:
     """Download ``models:/<name>@<alias>`` (or ``/<version>``); the checkpoint rides in extra_files."""
     import mlflow
 
-    from pipeline.registry_mlflow import tracking_uri
+    from pipeline.tracking import tracking_uri
 
     mlflow.set_tracking_uri(tracking_uri())
     workdir = Path(tempfile.mkdtemp(prefix="calor-serve-"))

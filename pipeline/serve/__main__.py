@@ -1,0 +1,75 @@
+"""``python -m pipeline.serve --model models:/calor-classifier@champion``: a KServe v2 HTTP server.
+
+--model takes a registry URI (``models:/<name>@<alias>``), a local ``.onnx`` or a ``.pt``
+checkpoint. The backend is the first that is available and loads, in the order TensorRT →
+ONNX Runtime CUDA → PyTorch CUDA → ONNX Runtime CPU (``--backend`` forces one). Binds to
+127.0.0.1 unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from pipeline.config import load_section
+from pipeline.export.config import ServeSection
+from pipeline.export.ort_runtime import OrtOptions
+from pipeline.serve.backends import BackendOptions, list_backends, select_backend
+from pipeline.serve.source import resolve_source
+
+log = logging.getLogger("pipeline.serve")
+
+# CLI flag -> ServeSection field; a flag left unset keeps the params/default value.
+OVERRIDES = {"host": "host", "port": "port", "max_batch": "max_batch", "max_wait_ms": "max_wait_ms",
+             "max_body_bytes": "max_body_bytes", "model_name": "model_name"}  # fmt: skip
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.serve", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--model", required=True, help="models:/<name>@<alias>, a .onnx file or a .pt checkpoint")
+    parser.add_argument("--params", help="params.yaml to read the 'serve' section from (flags override it)")
+    parser.add_argument("--host", help="default 127.0.0.1")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--max-batch", type=int)
+    parser.add_argument("--max-wait-ms", type=float)
+    parser.add_argument("--max-body-bytes", type=int)
+    parser.add_argument("--model-name", help="the name clients use in /v2/models/<name>")
+    parser.add_argument("--backend", choices=list_backends(), help="force one backend (no fallback)")
+    parser.add_argument("--log-level", default="info")
+    return parser.parse_args(argv)
+
+
+def serve_config(args: argparse.Namespace) -> ServeSection:
+    base: dict[str, Any] = load_section("serve", args.params, ServeSection).model_dump() if args.params else {}
+    flags = {field: getattr(args, flag) for flag, field in OVERRIDES.items() if getattr(args, flag) is not None}
+    return ServeSection(**{**base, **flags})
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = serve_config(args)
+    import uvicorn
+
+    from pipeline.serve.app import create_app
+
+    try:
+        source = resolve_source(args.model)
+        # No spinning: the event loop shares the cores with the inference thread.
+        options = BackendOptions(max_batch=cfg.max_batch, ort=OrtOptions(allow_spinning=False))
+        backend, attempts = select_backend(source, options, forced=args.backend)
+    except (FileNotFoundError, ValueError, LookupError, RuntimeError, ImportError) as err:
+        print(f"serve: {err}", file=sys.stderr)
+        return 1
+    for a in attempts:
+        log.info("backend %-17s %s: %s", a["backend"], "USED" if a["used"] else "skipped", a["reason"])
+    app = create_app(backend, source, cfg, attempts)
+    uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=args.log_level, access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

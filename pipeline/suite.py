@@ -1,0 +1,166 @@
+"""Run the attack suite against one model and judge every reconstruction independently.
+
+For each suite entry and seed: run the attack on all private classes at once, then score the
+kept reconstructions with the *judge* (never the target): Acc@1/@5, KNN distance to the private
+training set, PSNR/SSIM to the nearest same-class private image, and whether reconstructions sit
+closer to private training images than to held-out test images. A control runs one attack against
+an untrained target of the same architecture: its Acc@1 must sit near chance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from pydantic import Field
+from tqdm.auto import tqdm
+
+from pipeline.attacks import AttackBudget, AttackResult, LabelOnlyTarget, WhiteBoxTarget, create_attack
+from pipeline.attacks.base import Access
+from pipeline.attacks.registry import ATTACKS
+from pipeline.config import Section
+from pipeline.metrics import attack_accuracy, judge_features, knn_distance_from_features, mean_std
+from pipeline.metrics.features import closeness_from_features
+from pipeline.metrics.similarity import nearest_neighbour_similarity
+from pipeline.models import Classifier, create_model
+from pipeline.prior import ImagePrior
+from pipeline.seeding import seed_everything
+from pipeline.train import LabelledImages
+
+METRICS = ("acc1", "acc5", "knn_distance", "psnr", "ssim", "train_closer_fraction", "seconds")
+
+
+class BudgetSection(Section):
+    steps: int = Field(ge=1)
+    restarts: int = Field(ge=1)
+    samples_per_class: int = Field(ge=1)
+
+
+class SuiteEntry(Section):
+    """One row of the suite: a registered attack, its parameters, and optionally its own budget."""
+
+    attack: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    budget: BudgetSection | None = None
+    adapt_to_defense: bool = False  # pass the defense's known target confidence (Kerckhoffs)
+
+
+class AttackSection(Section):
+    seeds: list[int] = Field(min_length=1)
+    classes: list[int] | None = None  # None = every private class
+    budget: BudgetSection
+    suite: dict[str, SuiteEntry] = Field(min_length=1)
+    control: str  # suite entry re-run against an untrained target
+    grid_samples_per_class: int = Field(4, ge=1)
+
+    def model_post_init(self, _: Any) -> None:
+        for key, entry in self.suite.items():
+            if entry.attack not in ATTACKS:
+                raise ValueError(f"suite.{key}.attack: unknown attack {entry.attack!r}; known: {ATTACKS.names()}")
+        if self.control not in self.suite:
+            raise ValueError(f"control: {self.control!r} is not a suite entry; entries: {sorted(self.suite)}")
+
+
+@dataclass(frozen=True)
+class PrivateReference:
+    """Private data plus its judge features, computed once per stage rather than once per run."""
+
+    train: LabelledImages
+    test: LabelledImages
+    train_features: torch.Tensor
+    test_features: torch.Tensor
+
+    @classmethod
+    def build(cls, judge: Classifier, train: LabelledImages, test: LabelledImages) -> PrivateReference:
+        return cls(train, test, judge_features(judge, train.images), judge_features(judge, test.images))
+
+
+def score(result: AttackResult, judge: Classifier, reference: PrivateReference, seed: int) -> dict[str, float]:
+    """Judge-based metrics of one attack run (the target's opinion is never a privacy metric)."""
+    accuracy = attack_accuracy(judge, result.images, result.labels)
+    features = judge_features(judge, result.images)
+    similarity = nearest_neighbour_similarity(result.images, result.labels, reference.train.images, reference.train.labels)
+    return {
+        "acc1": accuracy["acc@1"],
+        "acc5": accuracy.get("acc@5", float("nan")),
+        "knn_distance": knn_distance_from_features(
+            features, result.labels, reference.train_features, reference.train.labels
+        ),
+        "psnr": similarity["psnr"],
+        "ssim": similarity["ssim"],
+        "train_closer_fraction": closeness_from_features(
+            features, result.labels, reference.train_features, reference.train.labels,
+            reference.test_features, reference.test.labels, seed=seed,
+        ),
+        "seconds": result.seconds,
+    }  # fmt: skip
+
+
+def make_target(model: Classifier, attack_name: str) -> LabelOnlyTarget:
+    """The weakest access the attack needs: label-only attacks never see logits or gradients."""
+    needs_white_box = ATTACKS.get(attack_name).cls.requires is Access.WHITE_BOX
+    return WhiteBoxTarget(model) if needs_white_box else LabelOnlyTarget(model)
+
+
+def build_attack(entry: SuiteEntry, defense_knowledge: dict[str, Any]):
+    params = dict(entry.params)
+    if entry.adapt_to_defense and "target_confidence" in defense_knowledge:
+        params["target_confidence"] = defense_knowledge["target_confidence"]
+    return create_attack(entry.attack, **params)
+
+
+def run_entry(
+    entry: SuiteEntry, model: Classifier, classes: list[int], budget: BudgetSection, seed: int,
+    prior: ImagePrior, public_images: torch.Tensor, defense_knowledge: dict[str, Any],
+) -> AttackResult:  # fmt: skip
+    attack = build_attack(entry, defense_knowledge)
+    return attack.run(
+        make_target(model, entry.attack), classes, AttackBudget(**(entry.budget or budget).model_dump()), seed,
+        generator=prior, public_images=public_images,
+    )  # fmt: skip
+
+
+def untrained_like(model: Classifier, seed: int) -> Classifier:
+    seed_everything(10_000 + seed)
+    return create_model(model.config).eval()
+
+
+def run_suite(
+    model: Classifier, judge: Classifier, prior: ImagePrior, public_images: torch.Tensor,
+    reference: PrivateReference, cfg: AttackSection, defense_knowledge: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, AttackResult]]:  # fmt: skip
+    """Every entry × seed, aggregated as mean ± std; returns the report and seed-0 results for grids."""
+    classes = cfg.classes if cfg.classes is not None else list(range(model.num_classes))
+    report: dict[str, Any] = {"seeds": cfg.seeds, "classes": classes, "attacks": {}}
+    first_results: dict[str, AttackResult] = {}
+    runs = [(name, seed) for name in cfg.suite for seed in cfg.seeds]
+    per_run: dict[str, list[dict[str, float]]] = {name: [] for name in cfg.suite}
+    for name, seed in tqdm(runs, desc="attack suite", unit="run"):
+        entry = cfg.suite[name]
+        result = run_entry(entry, model, classes, cfg.budget, seed, prior, public_images, defense_knowledge)
+        per_run[name].append(score(result, judge, reference, seed))
+        first_results.setdefault(name, result)
+    for name, rows in per_run.items():
+        entry = cfg.suite[name]
+        report["attacks"][name] = {
+            "attack": entry.attack,
+            "loss": getattr(build_attack(entry, defense_knowledge), "identity_loss", None),
+            "params": entry.params,
+            "reconstructions_per_seed": len(first_results[name].labels),
+            **{m: mean_std([r[m] for r in rows]) for m in METRICS if not any(r[m] != r[m] for r in rows)},
+        }
+    control_rows = []
+    for seed in cfg.seeds:
+        result = run_entry(
+            cfg.suite[cfg.control], untrained_like(model, seed), classes, cfg.budget, seed, prior, public_images,
+            defense_knowledge,
+        )  # fmt: skip
+        control_rows.append(score(result, judge, reference, seed))
+    report["control"] = {
+        "entry": cfg.control,
+        "target": "untrained, same architecture",
+        "chance_acc1": 1.0 / judge.num_classes,
+        "acc1": mean_std([r["acc1"] for r in control_rows]),
+    }
+    return report, first_results

@@ -1,0 +1,63 @@
+"""Stage attack@<model>: the whole attack suite against one model, judged by the independent judge."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from pipeline.checkpoint import load_checkpoint
+from pipeline.config import MlflowSection, load_section
+from pipeline.io import atomic_write_json, sha256_file
+from pipeline.plots import reconstruction_grid
+from pipeline.prior import load_prior
+from pipeline.stage_utils import load_part, read_manifest, stage_parser
+from pipeline.suite import AttackSection, PrivateReference, run_suite
+from pipeline.tracking import stage_run
+
+
+def defense_knowledge(meta: dict) -> dict:
+    """What an adaptive attacker knows about the defense (Kerckhoffs): CALoR's target confidence."""
+    calor = meta.get("params", {}).get("harden", {}).get("calor", {})
+    ca = calor.get("confidence_adaptation", {})
+    if ca.get("enabled"):
+        return {"target_confidence": math.exp(-1.0 / ca["b"])}
+    return {}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__, "name", "model", "judge", "prior", "data", "report", "grids")
+    args = parser.parse_args(argv)
+    cfg = load_section("attack", args.params, AttackSection)
+    experiment = load_section("mlflow", args.params, MlflowSection).experiment
+    model, meta = load_checkpoint(args.model)
+    judge, _ = load_checkpoint(args.judge)
+    prior, _ = load_prior(args.prior)
+    train, test = load_part(args.data, "private_train"), load_part(args.data, "private_test")
+    public = load_part(args.data, "public").images  # images only: the attacker has no labels
+    class_names = [c["name"] for c in read_manifest(args.data)["classes"]]
+    knowledge = defense_knowledge(meta)
+    with stage_run(f"attack@{args.name}", {"attack": cfg.model_dump(), "model": args.name}, experiment) as run:
+        report, results = run_suite(
+            model, judge, prior, public, PrivateReference.build(judge, train, test), cfg, knowledge
+        )
+        report = {"model": args.name, "checkpoint_sha256": sha256_file(args.model), "defense_knowledge": knowledge,
+                  **report}  # fmt: skip
+        grids = Path(args.grids)
+        for name, result in results.items():
+            acc = report["attacks"][name]["acc1"]
+            reconstruction_grid(
+                grids / f"{name}.png", result.images, result.labels, train.images, train.labels, class_names,
+                title=f"{args.name} — {name}: judge Acc@1 {acc['mean']:.2f} ± {acc['std']:.2f} (n={acc['n']} seeds)",
+                per_class=cfg.grid_samples_per_class,
+            )  # fmt: skip
+        atomic_write_json(args.report, report)
+        for name, row in report["attacks"].items():
+            run.log_metrics({f"{name}.{m}": v["mean"] for m, v in row.items() if isinstance(v, dict) and "mean" in v})
+        run.log_artifact(args.report)
+        run.log_artifact(grids, "grids")
+    print(json.dumps({n: round(r["acc1"]["mean"], 3) for n, r in report["attacks"].items()}))
+
+
+if __name__ == "__main__":
+    main()

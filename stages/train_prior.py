@@ -1,0 +1,38 @@
+"""Stage train_prior: the attacker's GAN image prior, trained once on the PUBLIC split (no labels)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.config import MlflowSection, load_section, section_from_dataclass
+from pipeline.io import atomic_write_json
+from pipeline.prior import PriorConfig, save_image_grid, save_prior, train_prior
+from pipeline.stage_utils import load_part, stage_parser
+from pipeline.tracking import stage_run
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = stage_parser(__doc__, "data", "out", "metrics").parse_args(argv)
+    section = load_section("prior", args.params, section_from_dataclass(PriorConfig))
+    try:
+        cfg = PriorConfig(**section.model_dump())
+    except ValueError as err:
+        raise SystemExit(f"{args.params}: invalid params in section 'prior': {err}") from None
+    experiment = load_section("mlflow", args.params, MlflowSection).experiment
+    public = load_part(args.data, "public")  # labels are never read: the attacker has none
+    with stage_run("train_prior", {"prior": cfg.to_dict()}, experiment) as run:
+        result = train_prior(public.images.numpy(), cfg)
+        for epoch, (d, g) in enumerate(zip(result.d_loss, result.g_loss), start=1):
+            run.log_epoch("prior", epoch, {"d_loss": d, "g_loss": g})
+        out = Path(args.out)
+        save_prior(out / "prior.pt", result.prior)
+        save_image_grid(out / "samples.png", result.prior.sample(100, seed=0))
+        run.log_artifact(out / "samples.png")
+        report = {"seconds": result.seconds, "d_loss": result.d_loss, "g_loss": result.g_loss, "images": len(public)}
+        atomic_write_json(args.metrics, report)
+        run.log_metrics({"seconds": result.seconds})
+    print(f"train_prior: {cfg.epochs} epochs on {len(public)} public images in {result.seconds:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
