@@ -16,6 +16,7 @@ import torch
 from pipeline.models import Classifier, HeadConfig, ModelConfig, create_model
 
 DEFAULT_CHECKPOINT = "models/harden/model.pt"
+ISA_FLAGS = ("fma", "avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile")
 
 
 def load_model(checkpoint: str | os.PathLike) -> tuple[Classifier, str]:
@@ -80,7 +81,7 @@ def _cpu_info() -> dict[str, Any]:
             info["mhz"] = float(value)
         elif key == "flags" and not info["isa"]:
             flags = set(value.split())
-            info["isa"] = [f for f in ("fma", "avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile") if f in flags]
+            info["isa"] = [f for f in ISA_FLAGS if f in flags]
     return info
 
 

@@ -17,10 +17,32 @@ from pipeline.attacks.brep import BREPAttack
 from pipeline.attacks.gmi import CALOR_TARGET_CONFIDENCE, GMIAttack
 from pipeline.attacks.losses import create_identity_loss, list_identity_losses
 from pipeline.attacks.pixel import PixelAttack
-from pipeline.attacks.registry import attack_defaults, create_attack, list_attacks, register_attack
+from pipeline.attacks.registry import (
+    attack_defaults,
+    create_attack,
+    list_attacks,
+    recommended_budget,
+    register_attack,
+)
 
 __all__ = [
-    "Access", "Attack", "AttackBudget", "AttackResult", "BPDATanh", "BREPAttack", "CALOR_TARGET_CONFIDENCE",
-    "GMIAttack", "LabelOnlyTarget", "PixelAttack", "WhiteBoxTarget", "attack_defaults", "create_attack",
-    "create_identity_loss", "list_attacks", "list_identity_losses", "register_attack", "with_bpda_tanh",
+    "Access",
+    "Attack",
+    "AttackBudget",
+    "AttackResult",
+    "BPDATanh",
+    "BREPAttack",
+    "CALOR_TARGET_CONFIDENCE",
+    "GMIAttack",
+    "LabelOnlyTarget",
+    "PixelAttack",
+    "WhiteBoxTarget",
+    "attack_defaults",
+    "create_attack",
+    "create_identity_loss",
+    "list_attacks",
+    "list_identity_losses",
+    "recommended_budget",
+    "register_attack",
+    "with_bpda_tanh",
 ]

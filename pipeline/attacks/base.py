@@ -192,9 +192,7 @@ class Attack(abc.ABC):
         """
         provides = getattr(target, "provides", None)
         if provides is None:
-            raise TypeError(
-                f"target must be a WhiteBoxTarget or LabelOnlyTarget wrapper, got {type(target).__name__}"
-            )
+            raise TypeError(f"target must be a WhiteBoxTarget or LabelOnlyTarget wrapper, got {type(target).__name__}")
         if self.requires not in provides:
             raise TypeError(
                 f"{type(self).__name__} requires {self.requires.value} access to the target, but "

@@ -88,8 +88,12 @@ class GMIAttack(AugmentedAttack):
         return self.feature_weight > 0
 
     def _run(
-        self, target: LabelOnlyTarget, classes: torch.Tensor, budget: AttackBudget,
-        prior: ImagePrior | None, public_images: torch.Tensor | None,
+        self,
+        target: LabelOnlyTarget,
+        classes: torch.Tensor,
+        budget: AttackBudget,
+        prior: ImagePrior | None,
+        public_images: torch.Tensor | None,
     ) -> AttackResult:
         target = as_white_box(target)
         if prior is None:

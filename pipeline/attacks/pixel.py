@@ -99,8 +99,12 @@ class PixelAttack(AugmentedAttack):
         problems.extend(identity_loss_problems(self.identity_loss, self.target_confidence))
 
     def _run(
-        self, target: LabelOnlyTarget, classes: torch.Tensor, budget: AttackBudget,
-        prior: ImagePrior | None, public_images: torch.Tensor | None,
+        self,
+        target: LabelOnlyTarget,
+        classes: torch.Tensor,
+        budget: AttackBudget,
+        prior: ImagePrior | None,
+        public_images: torch.Tensor | None,
     ) -> AttackResult:
         target = as_white_box(target)
         identity = build_identity_loss(self.identity_loss, self.target_confidence)
@@ -130,4 +134,3 @@ class PixelAttack(AugmentedAttack):
         images, labels, scores = select_top(images, labels, scores, budget.restarts, budget.samples_per_class)
         info = {"bn_layers": bn_loss.num_layers if bn_loss is not None else 0}
         return AttackResult(images, labels, scores, history, info=info)
-

@@ -52,7 +52,7 @@ class TensorRTSection(Section):
 
 
 class ExportSection(Section):
-    name: str = "calor_classifier"
+    name: str = "calor-classifier"  # Triton model name (the TensorRT one gets "_trt")
     max_batch: int = Field(64, ge=1, le=4096)
     opset: int = Field(20, ge=18)
     parity: ParitySection = Field(default_factory=ParitySection)
@@ -104,6 +104,8 @@ class ServeSection(Section):
     max_wait_ms: float = Field(2.0, ge=0, le=1000)
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     warmup_iterations: int = Field(3, ge=1)
+    tensorrt_precision: Literal["fp16", "fp32"] = "fp16"  # TensorRT 11 builds fp32 regardless (see trt_build)
+    engine_cache_dir: str = "models/serve/tensorrt"  # engines this server built; never load foreign ones
 
     @field_validator("model_name")
     @classmethod

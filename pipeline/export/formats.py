@@ -1,6 +1,6 @@
 """The one table of export formats: a row per format, one function per backend.
 
-``run_export`` walks ``FORMATS`` in registration order; each function gets the shared
+``run_export`` walks ``FORMATS`` by ascending ``order``; each function gets the shared
 ``ExportContext``, adds its artifact to ``ctx.artifacts`` and returns its report section.
 A format whose dependency or hardware is missing reports ``skipped: <reason>``; a format that
 ran and failed its parity check raises ``ExportFailure`` (the stage must not ship it).
@@ -46,6 +46,9 @@ class ExportContext:
         return sorted({*self.cfg.parity.batch_sizes, self.cfg.max_batch})
 
 
+FormatFn = Callable[[ExportContext], dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class ExportFormat:
     name: str
@@ -53,11 +56,10 @@ class ExportFormat:
     needs_gpu: bool
     extra: str | None  # the pip extra that provides the dependency
     order: int  # formats run by ascending order: later ones build on earlier artifacts
-    run: Callable[[ExportContext], dict[str, Any]]
+    run: FormatFn
 
 
 FORMATS: Registry[ExportFormat] = Registry("export format")
-FormatFn = Callable[[ExportContext], dict[str, Any]]
 
 
 def register_format(name: str, *, suffix: str, needs_gpu: bool, extra: str | None, order: int):

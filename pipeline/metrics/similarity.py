@@ -22,7 +22,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor, max_db: float = 100.0) -> torch.Tenso
 
 
 def _gaussian_window(size: int, sigma: float, channels: int) -> torch.Tensor:
-    coords = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(coords**2) / (2 * sigma**2))
     g = g / g.sum()
     return (g[:, None] * g[None, :]).expand(channels, 1, size, size).contiguous()
@@ -38,8 +38,9 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window_size: int = 11, sigma: float =
     if min(a.shape[-2:]) < window_size:
         raise ValueError(f"window_size {window_size} exceeds the image size {tuple(a.shape[-2:])}")
     c1, c2 = 0.01**2, 0.03**2
+    a, b = a.double(), b.double()  # E[x²] − E[x]² cancels badly in float32 on flat regions
     channels = a.shape[1]
-    window = _gaussian_window(window_size, sigma, channels).to(a.dtype)
+    window = _gaussian_window(window_size, sigma, channels)
 
     def blur(x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, window, groups=channels)
@@ -49,7 +50,7 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window_size: int = 11, sigma: float =
     var_b = blur(b * b) - mu_b**2
     cov = blur(a * b) - mu_a * mu_b
     ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
-    return ssim_map.flatten(1).mean(1)
+    return ssim_map.flatten(1).mean(1).float()
 
 
 def nearest_private_images(

@@ -39,4 +39,8 @@ def build_head(config: HeadConfig, feature_dim: int, num_classes: int) -> nn.Mod
         if config.rank is None:
             raise ValueError("head.rank is required for a low_rank head")
         return LowRankHead(feature_dim, num_classes, config.rank, config.activation)
-    raise ValueError(f"head.kind must be 'linear' or 'low_rank', got {config.kind!r}")
+    if config.kind == "vib":
+        from pipeline.models.vib_head import VIBHead
+
+        return VIBHead(feature_dim, num_classes, config.rank or feature_dim // 2)
+    raise ValueError(f"head.kind must be 'linear', 'low_rank' or 'vib', got {config.kind!r}")

@@ -66,11 +66,14 @@ class _ResidualGN(nn.Module):
 
 @ARCHITECTURES.register("judge_net")
 def judge_features(cfg: ModelConfig) -> tuple[nn.Module, int]:
-    """Residual GroupNorm/SiLU network with global pooling: a different family from ``convnet``."""
+    """Residual GroupNorm/SiLU network with global pooling: a different family from ``convnet``.
+
+    Only the stem sees full resolution (the blocks run at 1/2 and 1/4), which keeps it cheap on CPU.
+    """
     w = cfg.width
     net = nn.Sequential(
         nn.Conv2d(cfg.in_channels, w, 3, padding=1, bias=False), nn.GroupNorm(8, w), nn.SiLU(),
-        _ResidualGN(w, w, 1), _ResidualGN(w, 2 * w, 2), _ResidualGN(2 * w, 4 * w, 2),
+        _ResidualGN(w, w, 2), _ResidualGN(w, 2 * w, 2), _ResidualGN(2 * w, 4 * w, 1),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(),
     )  # fmt: skip
     return net, 4 * w

@@ -8,7 +8,6 @@ do clearly better, so the control has the power to catch a broken metric or atta
 from __future__ import annotations
 
 import pytest
-import torch
 
 from pipeline.attacks import AttackBudget, WhiteBoxTarget, create_attack
 from pipeline.metrics import attack_accuracy
@@ -21,10 +20,9 @@ BUDGET = AttackBudget(steps=40, restarts=6, samples_per_class=3)
 @pytest.fixture(scope="module")
 def setup(toy_data):
     images, labels = toy_data
-    judge = toy.train_classifier(toy.tiny_classifier("judge_net", seed=7, low_rank=False), images, labels, 60, seed=7)
-    target = toy.train_classifier(toy.tiny_classifier("convnet", seed=3, low_rank=False), images, labels, 60, seed=3)
-    prior = toy.trained_toy_prior(images, epochs=25)
-    return judge, target, prior
+    judge = toy.train_classifier(toy.tiny_classifier("judge_net", seed=7, low_rank=False), images, labels, 40, seed=7)
+    target = toy.train_classifier(toy.tiny_classifier("convnet", seed=3, low_rank=False), images, labels, 40, seed=3)
+    return judge, target, toy.template_prior()
 
 
 def test_judge_and_target_learn_the_toy_task(setup, toy_data):

@@ -6,8 +6,14 @@ import pytest
 import torch
 
 from pipeline.attacks import (
-    Access, AttackBudget, AttackResult, LabelOnlyTarget, WhiteBoxTarget, create_attack, list_attacks,
-)  # fmt: skip
+    Access,
+    AttackBudget,
+    AttackResult,
+    LabelOnlyTarget,
+    WhiteBoxTarget,
+    create_attack,
+    list_attacks,
+)
 from pipeline.attacks.registry import ATTACKS
 
 BUDGET = AttackBudget(steps=12, restarts=3, samples_per_class=2)
@@ -164,3 +170,23 @@ def test_bpda_attack_patches_the_tanh(tiny_target, tiny_prior, reachable_classes
 
 def test_deepinversion_hooks_batchnorm_layers(tiny_target, tiny_prior, reachable_classes, toy_data):
     assert _run("deepinversion", tiny_target, tiny_prior, reachable_classes, toy_data).info["bn_layers"] == 4
+
+
+def test_select_top_keeps_the_best_candidates_per_class():
+    from pipeline.attacks.base import select_top
+
+    images = torch.arange(6.0).view(6, 1, 1, 1)
+    labels = torch.tensor([0, 0, 0, 2, 2, 2])
+    scores = torch.tensor([0.1, 0.9, 0.5, 0.3, 0.2, 0.8])
+    kept_images, kept_labels, kept_scores = select_top(images, labels, scores, restarts=3, keep=2)
+    assert kept_images.flatten().tolist() == [1.0, 2.0, 5.0, 3.0]
+    assert kept_labels.tolist() == [0, 0, 2, 2] and kept_scores.tolist() == pytest.approx([0.9, 0.5, 0.8, 0.3])
+
+
+def test_presets_are_defaults_of_the_named_variant():
+    from pipeline.attacks import attack_defaults
+
+    assert attack_defaults("gmi_bpda")["bpda"] is True and attack_defaults("gmi")["bpda"] is False
+    assert attack_defaults("gmi_confidence")["identity_loss"] == "confidence_aware"
+    assert create_attack("gmi_confidence", target_confidence=0.7).target_confidence == 0.7
+    assert attack_defaults("deepinversion")["bn_weight"] > 0 == attack_defaults("pixel")["bn_weight"]

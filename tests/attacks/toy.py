@@ -8,24 +8,31 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from pipeline.models import Classifier, HeadConfig, ModelConfig, create_model
-from pipeline.prior import ImagePrior, PriorConfig, train_prior
+from pipeline.prior import ImagePrior, PriorConfig
 from pipeline.prior.networks import Discriminator, Generator
 
 SIZE = 12
 NUM_CLASSES = 4
 
 
-def toy_images(n_per_class: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 images (4·n, 1, 12, 12) and their labels."""
-    g = torch.Generator().manual_seed(seed)
+def toy_templates() -> torch.Tensor:
+    """The four class shapes (4, 12, 12) in [0, 1]."""
     templates = torch.zeros(NUM_CLASSES, SIZE, SIZE)
     templates[0, 5:7, 1:11] = 1
     templates[1, 1:11, 5:7] = 1
     templates[2, 2:10, 2:10] = 1
     templates[2, 4:8, 4:8] = 0
     templates[3, 4:8, 4:8] = 1
+    return templates
+
+
+def toy_images(n_per_class: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 images (4·n, 1, 12, 12) and their labels."""
+    g = torch.Generator().manual_seed(seed)
+    templates = toy_templates()
     labels = torch.arange(NUM_CLASSES).repeat_interleave(n_per_class)
     images = templates[labels]
     shifts = torch.randint(-1, 2, (len(labels), 2), generator=g)
@@ -38,13 +45,13 @@ def tiny_classifier(arch: str = "convnet", seed: int = 0, low_rank: bool = True)
     head = HeadConfig(kind="low_rank", rank=3) if low_rank else HeadConfig()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return create_model(
-            ModelConfig(arch=arch, num_classes=NUM_CLASSES, image_size=SIZE, width=8, head=head)
-        ).eval()
+        return create_model(ModelConfig(arch=arch, num_classes=NUM_CLASSES, image_size=SIZE, width=8, head=head)).eval()
 
 
-def train_classifier(model: Classifier, images: torch.Tensor, labels: torch.Tensor, steps: int, seed: int) -> Classifier:
-    """A few Adam steps of plain cross-entropy (full-batch); enough for the toy task."""
+def train_classifier(
+    model: Classifier, images: torch.Tensor, labels: torch.Tensor, steps: int, seed: int
+) -> Classifier:
+    """A few Adam steps of plain cross-entropy on random batches; enough for the toy task."""
     x = images.float() / 255
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -72,5 +79,29 @@ def untrained_prior(seed: int = 0) -> ImagePrior:
         return ImagePrior(Generator(cfg), Discriminator(cfg), cfg)
 
 
-def trained_toy_prior(images: torch.Tensor, epochs: int) -> ImagePrior:
-    return train_prior(images.numpy(), tiny_prior_config(epochs=epochs, lr=2e-3), progress=False).prior
+class TemplateGenerator(nn.Module):
+    """A perfect prior of the toy distribution, instantly: z → softmax(sharpness · z[:4])-weighted
+    blend of the class templates. Stands in for a GAN trained on public toy data (which would
+    take longer than a unit test should)."""
+
+    def __init__(self, latent_dim: int = 8, sharpness: float = 3.0):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.sharpness = sharpness
+        self.register_buffer("templates", toy_templates().unsqueeze(1))  # (4, 1, 12, 12)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        weights = (self.sharpness * z[:, :NUM_CLASSES]).softmax(1)
+        return 0.05 + 0.8 * torch.einsum("bk,kchw->bchw", weights, self.templates)
+
+
+class NeutralDiscriminator(nn.Module):
+    """Scores every image alike: the realism term carries no information for the template prior."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.new_zeros(len(x))
+
+
+def template_prior() -> ImagePrior:
+    cfg = tiny_prior_config(latent_dim=8)
+    return ImagePrior(TemplateGenerator(cfg.latent_dim), NeutralDiscriminator(), cfg)  # type: ignore[arg-type]

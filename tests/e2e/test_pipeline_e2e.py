@@ -61,11 +61,18 @@ def smoke_repo(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     return work, env
 
 
+def expected_stages(work: Path) -> set[str]:
+    """dvc.yaml's stages with foreach groups expanded to ``name@key``."""
+    names = set()
+    for name, stage in yaml.safe_load((work / "dvc.yaml").read_text())["stages"].items():
+        names |= {f"{name}@{key}" for key in stage["foreach"]} if "foreach" in stage else {name}
+    return names
+
+
 def test_every_stage_ran_and_is_locked(smoke_repo):
     work, _ = smoke_repo
     lock = yaml.safe_load((work / "dvc.lock").read_text())
-    stages = yaml.safe_load((work / "dvc.yaml").read_text())["stages"]
-    assert set(lock["stages"]) == set(stages)
+    assert set(lock["stages"]) == expected_stages(work)
 
 
 def test_outputs_and_metrics(smoke_repo):
@@ -97,8 +104,7 @@ def test_mlflow_has_one_child_run_per_stage_under_the_parent(smoke_repo):
     parents = [r for r in runs if r.data.tags.get("mlflow.runName") == "pipeline"]
     assert len(parents) == 1
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
-    stages = yaml.safe_load((work / "dvc.yaml").read_text())["stages"]
-    assert sorted(r.info.run_name for r in children) == sorted(stages)
+    assert sorted(r.info.run_name for r in children) == sorted(expected_stages(work))
     baseline = next(r for r in children if r.info.run_name == "train_baseline")
     assert {"git.commit", "dvc.stage", "params.hash"} <= set(baseline.data.tags)
     assert "natural_accuracy" in baseline.data.metrics
@@ -111,3 +117,27 @@ def test_second_repro_skips_everything(smoke_repo):
     result = run(["dvc", "repro"], work, env)
     assert "Running stage" not in result.stdout
     run(["dvc", "status", "-q"], work, env)  # exit 0 = nothing changed
+
+
+def test_attack_reports_grids_and_gate(smoke_repo):
+    work, _ = smoke_repo
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    suite = set(params["attack"]["suite"])
+    for model in ("baseline", "hardened"):
+        report = json.loads((work / "reports/attack" / f"{model}.json").read_text())
+        assert set(report["attacks"]) == suite
+        for row in report["attacks"].values():
+            assert row["acc1"]["n"] == len(params["attack"]["seeds"])
+            assert 0.0 <= row["acc1"]["mean"] <= 1.0 and row["knn_distance"]["mean"] >= 0.0
+        assert report["control"]["target"].startswith("untrained")
+        grids = sorted(p.stem for p in (work / "reports/attack/grids" / model).glob("*.png"))
+        assert grids == sorted(suite)
+    hardened = json.loads((work / "reports/attack/hardened.json").read_text())
+    assert "target_confidence" in hardened["defense_knowledge"]  # adaptive attacks know CA's p*
+    gate = json.loads((work / "reports/gate.json").read_text())
+    assert gate["verdict"] in {"approved", "rejected", "inconclusive"}
+    assert {c["name"] for c in gate["checks"]} >= {"baseline_broken", "worst_case_attack_acc1"}
+    from pipeline.io import sha256_file
+
+    assert gate["checkpoint_sha256"] == sha256_file(work / "models/harden/model.pt")
+    assert gate["deciding_attack"] in suite

@@ -1,0 +1,87 @@
+"""``python -m pipeline.results [--readme README.md]``: the results table from the reports on disk.
+
+Reads reports/train_*.json, reports/harden.json, reports/attack/*.json and reports/gate.json and
+renders one markdown table (natural accuracy, per-attack judge Acc@1 and KNN distance, mean ± std
+over attack seeds). With ``--readme`` it replaces the block between the results markers, so the
+README's numbers are always the ones the code produced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from pipeline.io import atomic_write_text
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def _load(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise SystemExit(f"{path}: not found; run `dvc repro` first")
+    return json.loads(path.read_text())
+
+
+def _pm(stat: dict[str, Any], digits: int = 2) -> str:
+    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+
+
+def render(reports: Path) -> str:
+    baseline_train = _load(reports / "train_baseline.json")
+    judge = _load(reports / "train_judge.json")
+    harden = _load(reports / "harden.json")
+    attacks = {name: _load(reports / "attack" / f"{name}.json") for name in ("baseline", "hardened")}
+    gate = _load(reports / "gate.json")
+    seeds = attacks["baseline"]["seeds"]
+    lines = [
+        f"Independent judge's natural accuracy: {judge['natural_accuracy']:.3f}. "
+        f"Attack metrics: mean ± std over {len(seeds)} attack seeds {seeds}; "
+        f"{attacks['baseline']['attacks'][next(iter(attacks['baseline']['attacks']))]['reconstructions_per_seed']}"
+        " reconstructions per seed; Acc@1 by the judge (chance 0.10); KNN = squared L2 in judge features to the "
+        "nearest private training image of the class (higher = less leakage).",
+        "",
+        "| | baseline | CALoR-hardened |",
+        "|---|---|---|",
+        f"| natural accuracy (private test) | {baseline_train['natural_accuracy']:.3f} | {harden['natural_accuracy']:.3f} |",
+        f"| train mean p_y | {baseline_train['train_mean_true_class_prob']:.3f} | "
+        f"{harden['train_mean_true_class_prob']:.3f} |",
+    ]
+    for name in attacks["baseline"]["attacks"]:
+        row = [attacks[m]["attacks"].get(name) for m in ("baseline", "hardened")]
+        cells = [f"{_pm(r['acc1'])} / {_pm(r['knn_distance'], 1)}" if r else "—" for r in row]
+        lines.append(f"| `{name}` Acc@1 / KNN | {cells[0]} | {cells[1]} |")
+    control = [attacks[m]["control"]["acc1"] for m in ("baseline", "hardened")]
+    lines.append(f"| control: untrained target, Acc@1 | {_pm(control[0])} | {_pm(control[1])} |")
+    lines += [
+        f"| **worst case Acc@1** | **{gate['baseline_worst_case_acc1']:.2f}** (`{gate['baseline_deciding_attack']}`)"
+        f" | **{gate['hardened_worst_case_acc1']:.2f}** (`{gate['deciding_attack']}`) |",
+        "",
+        f"Gate verdict: **{gate['verdict']}**"
+        + (f" (failed: {', '.join(gate['failed_checks'])})" if gate["failed_checks"] else ""),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def replace_block(text: str, block: str) -> str:
+    if START not in text or END not in text:
+        raise SystemExit(f"README has no {START} … {END} block to replace")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{block}{END}{tail}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reports", type=Path, default=Path("reports"))
+    parser.add_argument("--readme", type=Path)
+    args = parser.parse_args()
+    table = render(args.reports)
+    if args.readme:
+        atomic_write_text(args.readme, replace_block(args.readme.read_text(), table))
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

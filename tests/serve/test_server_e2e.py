@@ -1,0 +1,172 @@
+"""The server end to end on 127.0.0.1: a real process, spoken to with tritonclient and raw HTTP."""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import torch
+
+from pipeline.checkpoint import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = "tiny"
+MAX_BATCH, MAX_BODY = 16, 64 * 1024
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(release, tmp_path_factory):
+    port = _free_port()
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    cmd = [sys.executable, "-m", "pipeline.serve", "--model", str(release.onnx), "--port", str(port),
+           "--max-batch", str(MAX_BATCH), "--max-wait-ms", "2", "--max-body-bytes", str(MAX_BODY),
+           "--model-name", MODEL]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"server not ready after 90 s:\n{log.read_text()}")
+            time.sleep(0.2)
+        yield url, port, log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def triton(server):
+    import tritonclient.http as httpclient
+
+    return httpclient.InferenceServerClient(f"127.0.0.1:{server[1]}")
+
+
+def _infer(triton, x, binary=True):
+    import tritonclient.http as httpclient
+
+    tensor = httpclient.InferInput("input", list(x.shape), "FP32")
+    tensor.set_data_from_numpy(x, binary_data=binary)
+    outputs = [httpclient.InferRequestedOutput("logits", binary_data=binary)]
+    return triton.infer(MODEL, [tensor], outputs=outputs).as_numpy("logits")
+
+
+def test_health_and_metadata(triton, server):
+    assert triton.is_server_live() and triton.is_server_ready() and triton.is_model_ready(MODEL)
+    meta = triton.get_model_metadata(MODEL)
+    assert meta["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 1, 12, 12]}]
+    assert meta["outputs"] == [{"name": "logits", "datatype": "FP32", "shape": [-1, 4]}]
+    assert meta["platform"] == "onnxruntime_onnx" and meta["parameters"]["backend"] == "onnxruntime_cpu"
+    assert "binary_tensor_data" in triton.get_server_metadata()["extensions"]
+    assert "backend onnxruntime_cpu   USED" in server[2].read_text()
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_infer_matches_the_pytorch_model(triton, release, binary):
+    model, _ = load_checkpoint(release.checkpoint)
+    for batch in (1, 5):
+        x = np.random.default_rng(batch).random((batch, 1, 12, 12), dtype=np.float32)
+        with torch.inference_mode():
+            expected = model(torch.from_numpy(x)).numpy()
+        np.testing.assert_allclose(_infer(triton, x, binary), expected, atol=1e-5, rtol=1e-5)
+
+
+def _post(url, body, **kwargs):
+    return httpx.post(f"{url}/v2/models/{MODEL}/infer", content=body, timeout=10, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("tensor", "message"),
+    [
+        ({"datatype": "INT32"}, "datatype must be 'FP32'"),
+        ({"shape": [1, 3, 12, 12], "data": [0.0] * 432}, "shape must be"),
+        ({"shape": [MAX_BATCH + 1, 1, 12, 12], "data": [0.0] * 144 * (MAX_BATCH + 1)}, "batch <="),
+        ({"data": [0.1] * 143 + [float("nan")]}, "NaN or infinite"),
+        ({"data": ["x"] * 144}, "must hold numbers"),
+        ({"name": "image"}, "inputs\\[0\\].name must be 'input'"),
+    ],
+)
+def test_malformed_requests_get_400_with_a_message(server, tensor, message):
+    body = {"name": "input", "shape": [1, 1, 12, 12], "datatype": "FP32", "data": [0.5] * 144, **tensor}
+    response = _post(server[0], json.dumps({"inputs": [body]}))
+    assert response.status_code == 400
+    assert re.search(message, response.json()["error"])
+
+
+def test_garbage_and_oversize_bodies_are_refused(server, triton):
+    url = server[0]
+    assert _post(url, b"\xff\xfe not json").status_code == 400
+    big = _post(url, b"0" * (MAX_BODY + 1))
+    assert big.status_code == 413 and "exceeds the limit" in big.json()["error"]
+
+    def chunks():  # no Content-Length: the limit must hold while streaming
+        for _ in range(MAX_BODY // 4096 + 2):
+            yield b" " * 4096
+
+    assert _post(url, chunks()).status_code == 413
+    assert httpx.post(f"{url}/v2/models/other/infer", content=b"{}").status_code == 404
+    assert triton.is_server_ready()  # none of it hurt the server
+
+
+def test_metrics_expose_latency_batch_size_and_backend(server, triton):
+    _infer(triton, np.zeros((2, 1, 12, 12), np.float32))
+    text = httpx.get(f"{server[0]}/metrics").text
+    assert 'inference_backend_info{backend="onnxruntime_cpu"' in text
+    assert "inference_request_duration_seconds_bucket" in text and "inference_batch_size_bucket" in text
+    assert 'inference_requests_total{code="400",model="tiny"}' in text
+
+
+def test_loopback_load_16_clients_200_requests_each(server, release):
+    url = server[0]
+    x = np.random.default_rng(0).random((1, 1, 12, 12), dtype=np.float32)
+    body = json.dumps({"inputs": [{"name": "input", "shape": [1, 1, 12, 12], "datatype": "FP32",
+                                   "data": x.ravel().tolist()}]})  # fmt: skip
+    model, _ = load_checkpoint(release.checkpoint)
+    with torch.inference_mode():
+        expected = model(torch.from_numpy(x)).numpy().ravel()
+
+    def client(_: int) -> tuple[int, int]:
+        errors = wrong = 0
+        with httpx.Client(base_url=url, timeout=30) as http:
+            for _ in range(200):
+                r = http.post(f"/v2/models/{MODEL}/infer", content=body)
+                if r.status_code != 200:
+                    errors += 1
+                elif not np.allclose(r.json()["outputs"][0]["data"], expected, atol=1e-5):
+                    wrong += 1
+        return errors, wrong
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(client, range(16)))
+    elapsed = time.perf_counter() - start
+    assert sum(e for e, _ in results) == 0 and sum(w for _, w in results) == 0
+    metrics = httpx.get(f"{url}/metrics").text
+    batched = [line for line in metrics.splitlines() if line.startswith("inference_batch_size_count")]
+    print(f"3200 requests in {elapsed:.1f} s ({3200 / elapsed:.0f} req/s); {batched}")
