@@ -110,3 +110,28 @@ def judge_frechet_distance(
     comparable between runs that use the same judge and similar sample counts.
     """
     return frechet_distance(judge_features(judge, images), judge_features(judge, reference_images))
+
+
+def closeness_from_features(
+    features: torch.Tensor, labels: torch.Tensor,
+    train_features: torch.Tensor, train_labels: torch.Tensor,
+    test_features: torch.Tensor, test_labels: torch.Tensor,
+    seed: int = 0, per_class: int | None = None,
+) -> float:  # fmt: skip
+    """``train_vs_test_closeness`` on precomputed judge features (the attack stage computes the
+    private sets' features once and scores many runs against them)."""
+    generator = torch.Generator().manual_seed(seed)
+    closer = 0.0
+    for c in labels.unique().tolist():
+        train_pool = (train_labels == c).nonzero().squeeze(1)
+        test_pool = (test_labels == c).nonzero().squeeze(1)
+        n = min(len(train_pool), len(test_pool), per_class or len(train_pool))
+        if n == 0:
+            raise ValueError(f"class {c} needs private train and test images, got {len(train_pool)} and {len(test_pool)}")
+        train_pick = train_pool[torch.randperm(len(train_pool), generator=generator)[:n]]
+        test_pick = test_pool[torch.randperm(len(test_pool), generator=generator)[:n]]
+        rec = features[labels == c].double()
+        d_train = torch.cdist(rec, train_features[train_pick].double()).min(1).values
+        d_test = torch.cdist(rec, test_features[test_pick].double()).min(1).values
+        closer += (d_train < d_test).sum().item() + 0.5 * (d_train == d_test).sum().item()
+    return closer / len(features)
