@@ -50,7 +50,7 @@ class Checks:
             self.reference = model(torch.from_numpy(self.parity_x)).numpy()
 
     def parity(self, run: Callable[[np.ndarray], np.ndarray], atol: float) -> dict[str, Any]:
-        got = np.concatenate([run(self.parity_x[i:i + 64]) for i in range(0, len(self.parity_x), 64)])
+        got = np.concatenate([run(self.parity_x[i : i + 64]) for i in range(0, len(self.parity_x), 64)])
         diff = float(np.max(np.abs(got - self.reference)))
         top1 = float(np.mean(got.argmax(1) == self.reference.argmax(1)))
         return {"max_abs_diff": diff, "atol": atol, "top1_agreement": top1,

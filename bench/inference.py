@@ -64,7 +64,7 @@ def ort_untuned(model: Classifier, onnx_path: Path) -> Callable[[np.ndarray], Ca
 
     del model
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    return lambda x: (lambda: session.run(None, {INPUT_NAME: x}))
+    return lambda x: lambda: session.run(None, {INPUT_NAME: x})
 
 
 def ort_tuned(model: Classifier, onnx_path: Path) -> Callable[[np.ndarray], Call]:
@@ -162,8 +162,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if ("pytorch_eager", batch) in p50:
             speedup = p50[("pytorch_eager", batch)] / p50[("onnxruntime_cpu", batch)]
             best_eager = min(p50[(name, batch)] for name in VARIANTS if name.startswith("pytorch"))
-            bar[f"batch_{batch}"] = {"speedup_p50": speedup, "required": required, "met": speedup >= required,
-                                     "speedup_vs_best_eager_variant": best_eager / p50[("onnxruntime_cpu", batch)]}
+            bar[f"batch_{batch}"] = {
+                "speedup_p50": speedup,
+                "required": required,
+                "met": speedup >= required,
+                "speedup_vs_best_eager_variant": best_eager / p50[("onnxruntime_cpu", batch)],
+            }
     return {
         "model": model_desc, "arch": cfg.arch, "input_shape": [cfg.in_channels, cfg.image_size, cfg.image_size],
         "flops_per_image": flops, "peak_gflops": args.peak_gflops, "machine": machine,
@@ -181,8 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=6.0, help="timed seconds per (backend, batch size)")
     parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds the seconds are split into")
     parser.add_argument("--warmup", type=int, default=20, help="untimed calls per variant and batch size")
-    parser.add_argument("--peak-gflops", type=float, default=128.0,
-                        help="fp32 peak for fraction_of_peak (2 cores x 2 GHz x 32 FLOP/cycle AVX2 FMA = 128)")
+    parser.add_argument(
+        "--peak-gflops",
+        type=float,
+        default=128.0,
+        help="fp32 peak for fraction_of_peak (2 cores x 2 GHz x 32 FLOP/cycle AVX2 FMA = 128)",
+    )
     parser.add_argument("--sweep", action="store_true", help="also measure ONNX Runtime session knobs one by one")
     parser.add_argument("--out", default="reports/bench/inference.json")
     args = parser.parse_args(argv)

@@ -22,7 +22,7 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from pipeline.config import Section, TrainConfig
-from pipeline.defenses.plain_finetune import StepMeans, no_label_smoothing, phase_callback
+from pipeline.defenses.common import StepMeans, no_label_smoothing, phase_callback
 from pipeline.defenses.registry import DefenseData, DefenseResult, PhaseCallback, register_defense
 from pipeline.models import Classifier
 from pipeline.train import LossFn, fit, to_float

@@ -32,7 +32,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from pipeline.config import Section, TrainConfig
-from pipeline.defenses.plain_finetune import StepMeans, no_label_smoothing, phase_callback
+from pipeline.defenses.common import StepMeans, no_label_smoothing, phase_callback
 from pipeline.defenses.registry import DefenseData, DefenseResult, PhaseCallback, register_defense
 from pipeline.models import Classifier, create_model
 from pipeline.seeding import seed_everything

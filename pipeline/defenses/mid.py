@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from pydantic import Field, field_validator
 
 from pipeline.config import Section, TrainConfig
-from pipeline.defenses.plain_finetune import StepMeans, no_label_smoothing, phase_callback
+from pipeline.defenses.common import StepMeans, no_label_smoothing, phase_callback
 from pipeline.defenses.registry import DefenseData, DefenseResult, PhaseCallback, register_defense
 from pipeline.models import Classifier, HeadConfig
 from pipeline.models.vib_head import VIBHead, kl_to_standard_normal

@@ -17,7 +17,7 @@ import torch
 from pydantic import Field, field_validator, model_validator
 
 from pipeline.config import Section, TrainConfig
-from pipeline.defenses.plain_finetune import no_label_smoothing, phase_callback
+from pipeline.defenses.common import no_label_smoothing, phase_callback
 from pipeline.defenses.registry import DefenseData, DefenseResult, PhaseCallback, register_defense
 from pipeline.models import Classifier
 from pipeline.train import fit

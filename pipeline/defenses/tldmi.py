@@ -20,7 +20,7 @@ from torch import nn
 
 from pipeline.checkpoint import load_checkpoint
 from pipeline.config import Section, TrainConfig
-from pipeline.defenses.plain_finetune import no_label_smoothing, phase_callback
+from pipeline.defenses.common import no_label_smoothing, phase_callback
 from pipeline.defenses.registry import DefenseData, DefenseResult, PhaseCallback, register_defense
 from pipeline.models import Classifier, create_model
 from pipeline.seeding import seed_everything

@@ -68,9 +68,7 @@ class ExportSection(Section):
     @model_validator(mode="after")
     def _opt_within_max(self) -> ExportSection:
         if self.tensorrt.opt_batch > self.max_batch:
-            raise ValueError(
-                f"tensorrt.opt_batch ({self.tensorrt.opt_batch}) must be <= max_batch ({self.max_batch})"
-            )
+            raise ValueError(f"tensorrt.opt_batch ({self.tensorrt.opt_batch}) must be <= max_batch ({self.max_batch})")
         return self
 
 

@@ -56,7 +56,7 @@ def load_private_test(path: str | os.PathLike) -> np.ndarray:
 
 
 def _batched(run: Runner, images: np.ndarray, batch: int) -> np.ndarray:
-    return np.concatenate([run(images[i:i + batch]) for i in range(0, len(images), batch)])
+    return np.concatenate([run(images[i : i + batch]) for i in range(0, len(images), batch)])
 
 
 def compare(

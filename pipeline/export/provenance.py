@@ -68,4 +68,4 @@ def to_metadata_props(provenance: dict[str, str]) -> dict[str, str]:
 
 
 def from_metadata_props(props: dict[str, str]) -> dict[str, str]:
-    return {key[len(PREFIX):]: value for key, value in props.items() if key.startswith(PREFIX)}
+    return {key[len(PREFIX) :]: value for key, value in props.items() if key.startswith(PREFIX)}

@@ -28,6 +28,7 @@ class PriorConfig:
     batch_size: int = 64
     lr: float = 5e-4
     beta1: float = 0.5
+    ema_decay: float = 0.999  # the returned generator is an exponential moving average (0 = last weights)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -42,6 +43,8 @@ class PriorConfig:
             problems.append(f"lr must be > 0, got {self.lr!r}")
         if not 0 <= self.beta1 < 1:
             problems.append(f"beta1 must be in [0, 1), got {self.beta1!r}")
+        if not 0 <= self.ema_decay < 1:
+            problems.append(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
         if problems:
             raise ValueError("invalid PriorConfig: " + "; ".join(problems))
 

@@ -179,4 +179,3 @@ def register_release(
     }
     atomic_write_json(report, result)
     return result
-

@@ -59,8 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         source = resolve_source(args.model)
         # No spinning: the event loop shares the cores with the inference thread.
-        options = BackendOptions(max_batch=cfg.max_batch, ort=OrtOptions(allow_spinning=False),
-                                 tensorrt_precision=cfg.tensorrt_precision, engine_cache_dir=cfg.engine_cache_dir)
+        options = BackendOptions(
+            max_batch=cfg.max_batch,
+            ort=OrtOptions(allow_spinning=False),
+            tensorrt_precision=cfg.tensorrt_precision,
+            engine_cache_dir=cfg.engine_cache_dir,
+        )
         backend, attempts = select_backend(source, options, forced=args.backend)
     except (FileNotFoundError, ValueError, LookupError, RuntimeError, ImportError) as err:
         print(f"serve: {err}", file=sys.stderr)

@@ -115,5 +115,5 @@ class MicroBatcher:
             for p in batch:
                 n = len(p.x)
                 if not p.future.done():
-                    p.future.set_result(y[offset:offset + n])
+                    p.future.set_result(y[offset : offset + n])
                 offset += n

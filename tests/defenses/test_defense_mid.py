@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from pipeline.defenses import DefenseData, get_defense
+from pipeline.defenses.common import StepMeans
 from pipeline.defenses.mid import MidConfig, PosteriorProbe, mean_kl, mid_loss_fn
-from pipeline.defenses.plain_finetune import StepMeans
 from pipeline.models.vib_head import VIBHead, kl_to_standard_normal
 from tests.defenses.tiny import tiny_train
 

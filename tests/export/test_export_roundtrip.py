@@ -88,8 +88,10 @@ def test_parity_failure_fails_the_export_and_keeps_no_model(tmp_path):
 
 
 def test_stage_main_exports(tmp_path, release):
-    params = write_params(tmp_path / "params.yaml", export={"max_batch": 4, "parity": {"batch_sizes": [1, 3]},
-                                                                  "tensorrt": {"opt_batch": 2}})
+    params = write_params(
+        tmp_path / "params.yaml",
+        export={"max_batch": 4, "parity": {"batch_sizes": [1, 3]}, "tensorrt": {"opt_batch": 2}},
+    )
     data = write_private_test(tmp_path / "private_test.npz", n=8)
     argv = ["--params", str(params), "--checkpoint", str(release.checkpoint), "--gate", str(release.gate),
             "--data", str(data), "--out", str(tmp_path / "out"), "--report", str(tmp_path / "r.json")]  # fmt: skip

@@ -106,8 +106,20 @@ def test_tampered_checkpoint_is_not_registered(release, store, tmp_path):
 def test_stage_refuses_a_rejected_gate(release, store, tmp_path, capsys):
     gate = write_gate(tmp_path / "gate.json", release.checkpoint, verdict="rejected")
     params = write_params(tmp_path / "params.yaml", register={"model_name": NAME}, mlflow={"experiment": "tests"})
-    argv = ["--params", str(params), "--checkpoint", str(release.checkpoint), "--gate", str(gate),
-            "--onnx", str(release.onnx), "--export-report", str(release.report), "--report", str(tmp_path / "r.json")]
+    argv = [
+        "--params",
+        str(params),
+        "--checkpoint",
+        str(release.checkpoint),
+        "--gate",
+        str(gate),
+        "--onnx",
+        str(release.onnx),
+        "--export-report",
+        str(release.report),
+        "--report",
+        str(tmp_path / "r.json"),
+    ]
     assert register_main(argv) == 1
     assert "verdict is 'rejected'" in capsys.readouterr().err
 

@@ -9,7 +9,9 @@ OUTPUTS = [TensorSpec("logits", (10,))]
 
 def test_config_text_has_batching_and_dims_without_batch():
     text = config_pbtxt("clf", "onnxruntime_onnx", INPUTS, OUTPUTS, max_batch_size=64, max_queue_delay_us=500)
-    assert text == """name: "clf"
+    assert (
+        text
+        == """name: "clf"
 platform: "onnxruntime_onnx"
 max_batch_size: 64
 input [
@@ -36,6 +38,7 @@ instance_group [
   }
 ]
 """
+    )
 
 
 def test_repository_layout_onnx_and_engine(tmp_path):

@@ -113,3 +113,11 @@ def test_sample_grid_is_a_png(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="shape"):
         save_image_grid(path, torch.rand(12, 12))
+
+
+def test_ema_generator_differs_from_the_last_weights():
+    last = train_prior(_images(), PriorConfig(**{**TINY, "ema_decay": 0.0}), progress=False).prior
+    averaged = train_prior(_images(), PriorConfig(**TINY), progress=False).prior
+    assert not torch.equal(last.sample(4, seed=0), averaged.sample(4, seed=0))
+    with pytest.raises(ValueError, match="ema_decay"):
+        PriorConfig(ema_decay=1.0)
