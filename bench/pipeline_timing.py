@@ -66,7 +66,9 @@ def main() -> None:
                           "complete": len(ran) == len(names)}  # fmt: skip
     report = {
         "parent_run_id": parent.info.run_id,
-        "total_seconds": round((parent.info.end_time - parent.info.start_time) / 1000, 1) if parent.info.end_time else None,
+        "total_seconds": round((parent.info.end_time - parent.info.start_time) / 1000, 1)
+        if parent.info.end_time
+        else None,
         "stages_seconds": {k: round(v, 1) for k, v in stages.items()},
         "budgets": budgets,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},

@@ -173,11 +173,15 @@ def section_from_dataclass(cls: type) -> type[Section]:
 
 def all_sections() -> dict[str, type[BaseModel]]:
     """Core sections plus those owned by later modules (imported lazily: they import this one)."""
+    from pipeline.export.config import ExportSection, RegisterSection, ServeSection
     from pipeline.gate import GateSection
     from pipeline.prior import PriorConfig
     from pipeline.suite import AttackSection
 
-    return {**SECTIONS, "prior": section_from_dataclass(PriorConfig), "attack": AttackSection, "gate": GateSection}
+    return {
+        **SECTIONS, "prior": section_from_dataclass(PriorConfig), "attack": AttackSection, "gate": GateSection,
+        "export": ExportSection, "register": RegisterSection, "serve": ServeSection,
+    }  # fmt: skip
 
 
 def validate_params(path: str | os.PathLike = DEFAULT_PARAMS) -> dict[str, BaseModel]:
@@ -187,7 +191,9 @@ def validate_params(path: str | os.PathLike = DEFAULT_PARAMS) -> dict[str, BaseM
     unknown = sorted(set(raw) - set(sections))
     if unknown:
         raise ValueError(f"{path}: unknown top-level keys {unknown}; known: {sorted(sections)}")
-    return {name: parse_section(name, raw.get(name), schema, str(path)) for name, schema in sections.items() if name in raw}
+    return {
+        name: parse_section(name, raw.get(name), schema, str(path)) for name, schema in sections.items() if name in raw
+    }
 
 
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, bins: 
     correct = (predicted == labels).float()
     edges = torch.linspace(0, 1, bins + 1)
     ece = torch.zeros(())
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         in_bin = (confidence > lo) & (confidence <= hi)
         if in_bin.any():
             ece += in_bin.float().mean() * (confidence[in_bin].mean() - correct[in_bin].mean()).abs()

@@ -63,7 +63,9 @@ def evaluate_gate(
     """Run every check and return the gate report (see module docstring for the verdict rule)."""
     base_name, base_worst = worst_case(baseline_attacks)
     hard_name, hard_worst = worst_case(hardened_attacks)
-    closest_name = min(hardened_attacks["attacks"], key=lambda a: hardened_attacks["attacks"][a]["knn_distance"]["mean"])
+    closest_name = min(
+        hardened_attacks["attacks"], key=lambda a: hardened_attacks["attacks"][a]["knn_distance"]["mean"]
+    )
     closest_knn = hardened_attacks["attacks"][closest_name]["knn_distance"]["mean"]
     drop = harden_report["baseline_natural_accuracy"] - harden_report["natural_accuracy"]
     checks = [

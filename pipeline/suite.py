@@ -80,7 +80,9 @@ def score(result: AttackResult, judge: Classifier, reference: PrivateReference, 
     """Judge-based metrics of one attack run (the target's opinion is never a privacy metric)."""
     accuracy = attack_accuracy(judge, result.images, result.labels)
     features = judge_features(judge, result.images)
-    similarity = nearest_neighbour_similarity(result.images, result.labels, reference.train.images, reference.train.labels)
+    similarity = nearest_neighbour_similarity(
+        result.images, result.labels, reference.train.images, reference.train.labels
+    )
     return {
         "acc1": accuracy["acc@1"],
         "acc5": accuracy.get("acc@5", float("nan")),

@@ -5,7 +5,8 @@ G(z) to class y (identity loss on randomly augmented images) while the discrimin
 realistic; many candidates per class, then PPA-style selection by robust confidence. The variants
 only change parameters (see the registrations below):
 
-- ``gmi``: max-margin identity loss (PLG-MI), strongest of the losses on the undefended baseline.
+- ``gmi``: logit identity loss (LOMMA), the strongest of ce/logit/max_margin/poincare on the
+  undefended Fashion-MNIST baseline (judge Acc@1 0.90 vs 0.81 for max_margin over two seeds).
 - ``gmi_confidence``: aim at CALoR's p* instead of p_y = 1 (``confidence_aware`` loss).
 - ``gmi_bpda``: differentiate through the head's tanh as if it were the identity (BPDA).
 - ``gmi_features``: steer the target's pre-head features toward a per-class anchor estimated
@@ -62,7 +63,7 @@ class GMIAttack(AugmentedAttack):
 
     augment: bool = True  # random augmentation of every image at every optimisation step
 
-    identity_loss: str = "max_margin"
+    identity_loss: str = "logit"
     target_confidence: float | None = None
     lr: float = 0.1
     prior_weight: float = 0.1

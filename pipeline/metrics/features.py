@@ -127,7 +127,9 @@ def closeness_from_features(
         test_pool = (test_labels == c).nonzero().squeeze(1)
         n = min(len(train_pool), len(test_pool), per_class or len(train_pool))
         if n == 0:
-            raise ValueError(f"class {c} needs private train and test images, got {len(train_pool)} and {len(test_pool)}")
+            raise ValueError(
+                f"class {c} needs private train and test images, got {len(train_pool)} and {len(test_pool)}"
+            )
         train_pick = train_pool[torch.randperm(len(train_pool), generator=generator)[:n]]
         test_pick = test_pool[torch.randperm(len(test_pool), generator=generator)[:n]]
         rec = features[labels == c].double()

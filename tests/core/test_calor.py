@@ -84,7 +84,9 @@ def test_low_rank_head_rejects_rank_outside_1_to_d(rank):
         LowRankHead(feature_dim=32, num_classes=10, rank=rank)
 
 
-@pytest.mark.parametrize("activation,module", [("tanh", torch.nn.Tanh), ("relu", torch.nn.ReLU), ("none", torch.nn.Identity)])
+@pytest.mark.parametrize(
+    "activation,module", [("tanh", torch.nn.Tanh), ("relu", torch.nn.ReLU), ("none", torch.nn.Identity)]
+)
 def test_low_rank_head_activation_is_configurable(activation, module):
     head = LowRankHead(16, 10, 4, activation)
     assert isinstance(head.activation, module)
@@ -95,7 +97,7 @@ def test_with_low_rank_head_keeps_backbone_weights():
     baseline = create_model(ModelConfig(arch="convnet", num_classes=10, width=8))
     hardened = with_low_rank_head(baseline, rank=3, activation="tanh")
     assert hardened.config.head == HeadConfig(kind="low_rank", rank=3, activation="tanh")
-    for (name, a), (_, b) in zip(baseline.features.state_dict().items(), hardened.features.state_dict().items()):
+    for (name, a), (_, b) in zip(baseline.features.state_dict().items(), hardened.features.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
 
 
@@ -117,5 +119,5 @@ def test_calor_phases_are_switchable(low_rank, ca):
     assert list(result.history) == expected
     assert result.model.config.head.kind == ("low_rank" if low_rank else "linear")
     if not low_rank and not ca:  # nothing enabled: weights untouched
-        for a, b in zip(baseline.state_dict().values(), result.model.state_dict().values()):
+        for a, b in zip(baseline.state_dict().values(), result.model.state_dict().values(), strict=True):
             assert torch.equal(a, b)

@@ -7,7 +7,9 @@ import pytest
 from pipeline.gate import GateSection, evaluate_gate, worst_case
 from stages import gate as gate_stage
 
-THRESHOLDS = GateSection(max_accuracy_drop=0.05, max_attack_acc1=0.3, min_knn_distance=10.0, min_baseline_attack_acc=0.6)
+THRESHOLDS = GateSection(
+    max_accuracy_drop=0.05, max_attack_acc1=0.3, min_knn_distance=10.0, min_baseline_attack_acc=0.6
+)
 
 
 def attack_report(**acc1_and_knn):
