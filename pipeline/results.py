@@ -44,7 +44,8 @@ def render(reports: Path) -> str:
         "",
         "| | baseline | CALoR-hardened |",
         "|---|---|---|",
-        f"| natural accuracy (private test) | {baseline_train['natural_accuracy']:.3f} | {harden['natural_accuracy']:.3f} |",
+        f"| natural accuracy (private test) | {baseline_train['natural_accuracy']:.3f} | "
+        f"{harden['natural_accuracy']:.3f} |",
         f"| train mean p_y | {baseline_train['train_mean_true_class_prob']:.3f} | "
         f"{harden['train_mean_true_class_prob']:.3f} |",
     ]
