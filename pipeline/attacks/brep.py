@@ -19,7 +19,7 @@ from pipeline.attacks.registry import register_attack
 from pipeline.prior import ImagePrior
 
 
-@register_attack("brep")
+@register_attack("brep", budget=AttackBudget(steps=25, restarts=5, samples_per_class=5))
 @dataclass(kw_only=True)
 class BREPAttack(AugmentedAttack):
     """Boundary-repelling label-only attack, vectorised over all classes and restarts.

@@ -41,10 +41,15 @@ from pipeline.prior import ImagePrior
 CALOR_TARGET_CONFIDENCE = math.exp(-1 / 8)  # p* of the CALoR authors' script (b = 8)
 
 
-@register_attack("gmi")
-@register_attack("gmi_confidence", identity_loss="confidence_aware", target_confidence=CALOR_TARGET_CONFIDENCE)
-@register_attack("gmi_bpda", bpda=True)
-@register_attack("gmi_features", feature_weight=1.0)
+GMI_BUDGET = AttackBudget(steps=100, restarts=10, samples_per_class=5)
+
+
+@register_attack("gmi", budget=GMI_BUDGET)
+@register_attack(
+    "gmi_confidence", budget=GMI_BUDGET, identity_loss="confidence_aware", target_confidence=CALOR_TARGET_CONFIDENCE
+)
+@register_attack("gmi_bpda", budget=GMI_BUDGET, bpda=True)
+@register_attack("gmi_features", budget=GMI_BUDGET, feature_weight=10.0)  # 0.82 vs 0.74 (w=1) on CALoR
 @dataclass(kw_only=True)
 class GMIAttack(AugmentedAttack):
     """Latent-space inversion through a GAN prior.

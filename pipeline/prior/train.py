@@ -50,11 +50,28 @@ def images_to_float(images_uint8: np.ndarray | torch.Tensor) -> torch.Tensor:
     return tensor.float().div_(255.0)
 
 
-def train_prior(images_uint8: np.ndarray, cfg: PriorConfig, progress: bool = True) -> PriorResult:
+def train_prior(
+    images_uint8: np.ndarray, cfg: PriorConfig, progress: bool = True, num_threads: int | None = 1
+) -> PriorResult:
     """Fit G and D on public images; deterministic on CPU for a given ``cfg.seed``.
 
     The global RNG is forked, so training neither depends on nor disturbs the caller's RNG state.
+    ``num_threads`` sets torch's intra-op threads for the duration of training (restored after;
+    None keeps the current setting): on the shared two-core machine one thread ran a training step
+    in 44 ms against 129 ms with two contended threads.
     """
+    if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
+        raise ValueError(f"num_threads must be a positive int or None, got {num_threads!r}")
+    previous_threads = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    try:
+        return _train(images_uint8, cfg, progress)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train(images_uint8: np.ndarray, cfg: PriorConfig, progress: bool) -> PriorResult:
     data = images_to_float(images_uint8)
     expected = (cfg.channels, cfg.image_size, cfg.image_size)
     if tuple(data.shape[1:]) != expected:

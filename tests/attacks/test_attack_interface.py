@@ -190,3 +190,10 @@ def test_presets_are_defaults_of_the_named_variant():
     assert attack_defaults("gmi_confidence")["identity_loss"] == "confidence_aware"
     assert create_attack("gmi_confidence", target_confidence=0.7).target_confidence == 0.7
     assert attack_defaults("deepinversion")["bn_weight"] > 0 == attack_defaults("pixel")["bn_weight"]
+
+
+@pytest.mark.parametrize("name", list_attacks())
+def test_every_attack_has_a_recommended_budget(name):
+    from pipeline.attacks import recommended_budget
+
+    assert isinstance(recommended_budget(name), AttackBudget)

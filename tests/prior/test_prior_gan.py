@@ -121,3 +121,11 @@ def test_ema_generator_differs_from_the_last_weights():
     assert not torch.equal(last.sample(4, seed=0), averaged.sample(4, seed=0))
     with pytest.raises(ValueError, match="ema_decay"):
         PriorConfig(ema_decay=1.0)
+
+
+def test_thread_setting_is_restored():
+    before = torch.get_num_threads()
+    train_prior(_images(), PriorConfig(**{**TINY, "epochs": 1}), progress=False, num_threads=1)
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="num_threads"):
+        train_prior(_images(), PriorConfig(**TINY), progress=False, num_threads=0)
