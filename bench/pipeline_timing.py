@@ -1,6 +1,6 @@
 """Per-stage wall time of the default pipeline, from the MLflow runs of one `pipeline.driver` call.
 
-    python bench/pipeline_timing.py --run     # dvc repro --force under the driver, then report
+    python bench/pipeline_timing.py --run     # the driver with `dvc repro --force`, then report
     python bench/pipeline_timing.py           # report the latest pipeline run already tracked
 
 Writes reports/bench/pipeline.json: each executed stage's seconds (child run start → end), the

@@ -1,17 +1,30 @@
-"""``python -m pipeline.driver [dvc repro args]``: run ``dvc repro`` under one MLflow parent run.
+"""``python -m pipeline.driver [dvc repro args]``: the main pipeline, then the release if approved.
 
-Used by ``make repro``. Each stage that actually executes opens a child run (pipeline.tracking);
-stages DVC skips log nothing, so the parent run shows exactly what this invocation computed.
+Used by ``make repro``. Under one MLflow parent run it runs ``dvc repro`` (prepare → … → gate) and,
+only when reports/gate.json approves the hardened checkpoint, the release pipeline
+(``release/dvc.yaml``: export → register). A rejected or inconclusive verdict is the pipeline's
+answer, not a crash: the run ends successfully with the release blocked and says why. Each stage
+that executes opens a child run (pipeline.tracking); stages DVC skips log nothing.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from pipeline.config import MlflowSection, load_section
 from pipeline.tracking import PARENT_RUN_ENV, connect, git_commit
+
+GATE_REPORT = Path("reports/gate.json")
+RELEASE_PIPELINE = "release/dvc.yaml"
+
+
+def gate_verdict(path: Path = GATE_REPORT) -> tuple[str, list[str]]:
+    report = json.loads(path.read_text())
+    return report["verdict"], report.get("failed_checks", [])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +37,18 @@ def main(argv: list[str] | None = None) -> int:
         env = {**os.environ, PARENT_RUN_ENV: run.info.run_id, "DVC_NO_ANALYTICS": "1"}
         code = subprocess.call(["dvc", "repro", *args], env=env)
         mlflow.set_tag("dvc.exit_code", str(code))
+        if code != 0:
+            mlflow.end_run(status="FAILED")
+            return code
+        verdict, failed = gate_verdict()
+        mlflow.set_tag("gate.verdict", verdict)
+        if verdict != "approved":
+            mlflow.set_tag("release", "blocked")
+            print(f"\nRelease blocked: the gate says {verdict!r} (failed checks: {', '.join(failed) or 'none'}).")
+            print(f"Evidence: {GATE_REPORT}, reports/attack/*.json and the grids in reports/attack/grids/.")
+            return 0
+        code = subprocess.call(["dvc", "repro", RELEASE_PIPELINE, *args], env=env)
+        mlflow.set_tag("release", "done" if code == 0 else "failed")
         if code != 0:
             mlflow.end_run(status="FAILED")
     return code

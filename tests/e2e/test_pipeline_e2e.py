@@ -18,7 +18,7 @@ import yaml
 from tests.fixtures_data import write_fake_fashion_mnist
 
 REPO = Path(__file__).resolve().parents[2]
-COPIED = ["pipeline", "stages", "profiles", "dvc.yaml", "params.yaml", "pyproject.toml"]
+COPIED = ["pipeline", "stages", "profiles", "release", "dvc.yaml", "params.yaml", "pyproject.toml"]
 
 pytestmark = pytest.mark.slow
 
@@ -105,6 +105,9 @@ def test_mlflow_has_one_child_run_per_stage_under_the_parent(smoke_repo):
     runs = mlflow.search_runs(experiment_names=["calor-pipeline"], output_format="list")
     parents = [r for r in runs if r.data.tags.get("mlflow.runName") == "pipeline"]
     assert len(parents) == 1
+    verdict = json.loads((work / "reports/gate.json").read_text())["verdict"]
+    assert parents[0].data.tags["gate.verdict"] == verdict
+    assert parents[0].data.tags["release"] == ("done" if verdict == "approved" else "blocked")
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
     assert sorted(r.info.run_name for r in children) == sorted(expected_stages(work))
     baseline = next(r for r in children if r.info.run_name == "train_baseline")
