@@ -58,27 +58,10 @@ def train_vs_test_closeness(
     y = as_labels(labels, len(feats), "labels")
     train_y = as_labels(train_labels, len(train_images), "train_labels")
     test_y = as_labels(test_labels, len(test_images), "test_labels")
-    if len(feats) == 0:
-        raise ValueError("images must hold at least one reconstruction, got 0")
-    if per_class is not None and per_class < 1:
-        raise ValueError(f"per_class must be >= 1 or None, got {per_class}")
-    generator = torch.Generator().manual_seed(seed)
-    closer = 0.0
-    for c in y.unique().tolist():
-        train_pool = (train_y == c).nonzero().squeeze(1)
-        test_pool = (test_y == c).nonzero().squeeze(1)
-        n = min(len(train_pool), len(test_pool), per_class or len(train_pool))
-        if n == 0:
-            raise ValueError(
-                f"class {c} needs private train and test images, got {len(train_pool)} and {len(test_pool)}"
-            )
-        train_pick = train_pool[torch.randperm(len(train_pool), generator=generator)[:n]]
-        test_pick = test_pool[torch.randperm(len(test_pool), generator=generator)[:n]]
-        rec = feats[y == c].double()
-        d_train = torch.cdist(rec, judge_features(judge, torch.as_tensor(train_images)[train_pick]).double()).min(1)
-        d_test = torch.cdist(rec, judge_features(judge, torch.as_tensor(test_images)[test_pick]).double()).min(1)
-        closer += (d_train.values < d_test.values).sum().item() + 0.5 * (d_train.values == d_test.values).sum().item()
-    return closer / len(feats)
+    return closeness_from_features(
+        feats, y, judge_features(judge, train_images), train_y, judge_features(judge, test_images), test_y,
+        seed=seed, per_class=per_class,
+    )  # fmt: skip
 
 
 def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
@@ -120,6 +103,10 @@ def closeness_from_features(
 ) -> float:  # fmt: skip
     """``train_vs_test_closeness`` on precomputed judge features (the attack stage computes the
     private sets' features once and scores many runs against them)."""
+    if len(features) == 0:
+        raise ValueError("images must hold at least one reconstruction, got 0")
+    if per_class is not None and per_class < 1:
+        raise ValueError(f"per_class must be >= 1 or None, got {per_class}")
     generator = torch.Generator().manual_seed(seed)
     closer = 0.0
     for c in labels.unique().tolist():

@@ -8,15 +8,6 @@ import torch
 from tests.attacks import toy
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Two shared cores: one intra-op thread is faster than two contended ones for tiny nets."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="session")
 def toy_data() -> tuple[torch.Tensor, torch.Tensor]:
     return toy.toy_images(60, seed=0)

@@ -1,3 +1,5 @@
+"""Suite-wide fixtures."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,7 +8,7 @@ import torch
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
-    """Two shared cores: one intra-op thread is faster than two contended ones for tiny nets."""
+    """Tiny nets on 2 shared cores: one intra-op thread beats two contended ones."""
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
