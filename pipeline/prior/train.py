@@ -91,7 +91,7 @@ def _train(images_uint8: np.ndarray, cfg: PriorConfig, progress: bool) -> PriorR
         g_history: list[float] = []
         gen.train()
         disc.train()
-        bar = tqdm(total=cfg.epochs * steps_per_epoch, desc="prior", disable=not progress, leave=False)
+        bar = tqdm(total=cfg.epochs * steps_per_epoch, desc="prior", disable=not progress, leave=False, mininterval=2.0)
         for _epoch in range(cfg.epochs):
             order = torch.randperm(len(data))
             d_sum = g_sum = 0.0
