@@ -1,0 +1,57 @@
+"""The attack section of params.yaml: bad values are refused with the key's name."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.config import load_section
+from pipeline.suite import AttackSection, run_suite
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def attack_params(tmp_path, **changes) -> Path:
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["attack"].update(changes)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def test_default_attack_section_is_valid():
+    cfg = load_section("attack", REPO / "params.yaml", AttackSection)
+    assert cfg.control in cfg.suite and len(cfg.seeds) >= 3
+
+
+def test_unknown_attack_is_named(tmp_path):
+    path = attack_params(tmp_path, suite={"x": {"attack": "telepathy"}}, control="x")
+    with pytest.raises(ValueError, match=r"suite\.x\.attack.*telepathy"):
+        load_section("attack", path, AttackSection)
+
+
+def test_zero_budget_is_named(tmp_path):
+    path = attack_params(tmp_path, budget={"steps": 0, "restarts": 8, "samples_per_class": 4})
+    with pytest.raises(ValueError, match=r"attack\.budget\.steps"):
+        load_section("attack", path, AttackSection)
+
+
+def test_control_must_be_a_suite_entry(tmp_path):
+    with pytest.raises(ValueError, match="control"):
+        load_section("attack", attack_params(tmp_path, control="nope"), AttackSection)
+
+
+def test_unknown_loss_is_named(tmp_path):
+    from pipeline.suite import SuiteEntry, build_attack
+
+    with pytest.raises(ValueError, match="identity_loss"):
+        build_attack(SuiteEntry(attack="gmi", params={"identity_loss": "hinge"}), {})
+
+
+def test_class_outside_the_private_set_is_named(tmp_path):
+    from pipeline.models import ModelConfig, create_model
+
+    cfg = load_section("attack", attack_params(tmp_path, classes=[3, 12]), AttackSection)
+    model = create_model(ModelConfig(arch="convnet", num_classes=10, width=8))
+    with pytest.raises(ValueError, match=r"attack\.classes: \[12\]"):
+        run_suite(model, model, None, None, None, cfg, {})
