@@ -136,7 +136,9 @@ def run_suite(
     classes = cfg.classes if cfg.classes is not None else list(range(model.num_classes))
     outside = sorted(set(classes) - set(range(model.num_classes)))
     if outside:
-        raise ValueError(f"attack.classes: {outside} are not private classes of the target (0..{model.num_classes - 1})")
+        raise ValueError(
+            f"attack.classes: {outside} are not private classes of the target (0..{model.num_classes - 1})"
+        )
     report: dict[str, Any] = {"seeds": cfg.seeds, "classes": classes, "attacks": {}}
     first_results: dict[str, AttackResult] = {}
     runs = [(name, seed) for name in cfg.suite for seed in cfg.seeds]
