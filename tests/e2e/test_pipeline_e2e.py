@@ -121,7 +121,7 @@ def test_second_repro_skips_everything(smoke_repo):
     work, env = smoke_repo
     result = run(["dvc", "repro"], work, env)
     assert "Running stage" not in result.stdout
-    run(["dvc", "status", "-q"], work, env)  # exit 0 = nothing changed
+    run(["dvc", "status", "dvc.yaml", "-q"], work, env)  # exit 0 = nothing changed (release/ runs only if approved)
 
 
 def test_attack_reports_grids_and_gate(smoke_repo):
