@@ -28,8 +28,10 @@ def stage_env(tmp_path, monkeypatch):
 
 
 def run_stage(tmp_path, params, stage, section, split_dir):
-    argv = ["--params", str(params), "--data", str(split_dir), "--out", str(tmp_path / section),
-            "--metrics", str(tmp_path / f"{section}.json"), "--plot", str(tmp_path / f"{section}_curve.json")]  # fmt: skip
+    argv = [
+        "--params", str(params), "--data", str(split_dir), "--out", str(tmp_path / section),
+        "--metrics", str(tmp_path / f"{section}.json"), "--plot", str(tmp_path / f"{section}_curve.json"),
+    ]  # fmt: skip
     return run_classifier_stage(stage, section, argv, "test")
 
 
