@@ -191,9 +191,12 @@ def validate_params(path: str | os.PathLike = DEFAULT_PARAMS) -> dict[str, BaseM
     unknown = sorted(set(raw) - set(sections))
     if unknown:
         raise ValueError(f"{path}: unknown top-level keys {unknown}; known: {sorted(sections)}")
-    return {
+    parsed = {
         name: parse_section(name, raw.get(name), schema, str(path)) for name, schema in sections.items() if name in raw
     }
+    if "harden" in parsed:
+        parsed["harden"].defense_settings()  # the chosen defense's own schema checks harden.<defense>
+    return parsed
 
 
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:

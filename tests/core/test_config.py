@@ -76,3 +76,10 @@ def test_unknown_defense_and_unknown_section(tmp_path):
 def test_missing_params_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.yaml"):
         load_section("baseline", tmp_path / "nope.yaml", ClassifierStage)
+
+
+def test_validate_params_checks_the_chosen_defense_settings(tmp_path):
+    params = default_params()
+    params["harden"]["calor"]["confidence_adaptation"]["b"] = -1
+    with pytest.raises(ValueError, match=r"harden\.calor\.confidence_adaptation\.b"):
+        validate_params(write(tmp_path, params))
