@@ -173,6 +173,7 @@ def section_from_dataclass(cls: type) -> type[Section]:
 
 def all_sections() -> dict[str, type[BaseModel]]:
     """Core sections plus those owned by later modules (imported lazily: they import this one)."""
+    from pipeline.compare.config import AutohardenSection, CompareSection
     from pipeline.export.config import ExportSection, RegisterSection, ServeSection
     from pipeline.gate import GateSection
     from pipeline.prior import PriorConfig
@@ -181,6 +182,7 @@ def all_sections() -> dict[str, type[BaseModel]]:
     return {
         **SECTIONS, "prior": section_from_dataclass(PriorConfig), "attack": AttackSection, "gate": GateSection,
         "export": ExportSection, "register": RegisterSection, "serve": ServeSection,
+        "compare": CompareSection, "autoharden": AutohardenSection,
     }  # fmt: skip
 
 

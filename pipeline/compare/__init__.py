@@ -1,0 +1,1 @@
+"""Defense comparison: every setting fine-tuned, attacked by the same suite and gated, over seeds."""
