@@ -45,7 +45,7 @@ class CompareSection(Section):
         for name, setting in self.settings.items():
             try:
                 setting.harden_section()
-            except ValueError as err:
+            except (ValueError, KeyError) as err:  # KeyError: an unregistered defense name
                 raise ValueError(f"settings.{name}.harden: {err}") from None
         return self
 
@@ -55,12 +55,11 @@ class CompareSection(Section):
 
 
 class AutohardenSection(Section):
-    """Grid over CALoR's rank r and CA exponent b, starting from one compare setting."""
+    """Grid over CALoR's rank r and CA exponent b, starting from one compare setting (its seeds too)."""
 
     setting: str = "calor"
     ranks: list[int] = Field(min_length=1)
     exponents: list[float] = Field(min_length=1)
-    seeds: list[int] = Field(min_length=1)
 
 
 def reseed(raw: dict[str, Any], seed: int) -> dict[str, Any]:

@@ -1,0 +1,107 @@
+"""The comparison's PNGs: the accuracy/privacy trade-off, per-attack heat map, side-by-side grids."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from pipeline.io import atomic_path  # noqa: E402
+
+KIND_STYLE = {
+    "baseline": {"marker": "*", "color": "black", "s": 160},
+    "control": {"marker": "s", "color": "tab:gray", "s": 60},
+    "defense": {"marker": "o", "color": "tab:blue", "s": 60},
+    "ablation": {"marker": "^", "color": "tab:orange", "s": 60},
+}
+
+
+def _save(fig, path: str | os.PathLike) -> None:
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+
+
+def tradeoff_plot(path: str | os.PathLike, table: dict[str, Any]) -> None:
+    """Natural accuracy vs worst-case Acc@1, mean ± std over seeds; the gate's pass region shaded."""
+    gate = table["gate"]
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for row in table["rows"]:
+        style = KIND_STYLE[row["kind"]]
+        x, y = row["worst_case_acc1"], row["natural_accuracy"]
+        ax.errorbar(x["mean"], y["mean"], xerr=x["std"], yerr=y["std"], fmt="none", ecolor=style["color"],
+                    alpha=0.6, capsize=3)  # fmt: skip
+        ax.scatter(x["mean"], y["mean"], marker=style["marker"], color=style["color"], s=style["s"], zorder=3,
+                   label=row["kind"])  # fmt: skip
+        ax.annotate(row["setting"], (x["mean"], y["mean"]), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    ax.axvline(gate["max_attack_acc1"], color="tab:red", linestyle="--", linewidth=1)
+    ax.axhline(table["accuracy_floor"], color="tab:red", linestyle=":", linewidth=1)
+    ax.axvspan(0, gate["max_attack_acc1"], ymin=0, ymax=1, color="tab:green", alpha=0.06)
+    ax.text(gate["max_attack_acc1"], ax.get_ylim()[0], " gate: max worst-case Acc@1", color="tab:red", fontsize=7,
+            va="bottom")  # fmt: skip
+    ax.text(ax.get_xlim()[1], table["accuracy_floor"], "gate: accuracy floor ", color="tab:red", fontsize=7,
+            ha="right", va="bottom")  # fmt: skip
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    ax.legend(unique.values(), unique.keys(), fontsize=8, loc="lower left")
+    ax.set_xlabel("worst-case judge Acc@1 over the suite (lower = more private)")
+    ax.set_ylabel("natural accuracy, private test split")
+    ax.set_title(f"Accuracy vs privacy, mean ± std over seeds {table['seeds']}", fontsize=10)
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def attack_heatmap(path: str | os.PathLike, table: dict[str, Any]) -> None:
+    """Settings × attacks, judge Acc@1 mean over seeds, annotated; the strongest attack per row boxed."""
+    rows = table["rows"]
+    attacks = list(rows[0]["attacks"])
+    values = np.array([[row["attacks"][a]["mean"] for a in attacks] for row in rows])
+    fig, ax = plt.subplots(figsize=(1.1 * len(attacks) + 3, 0.45 * len(rows) + 1.5))
+    image = ax.imshow(values, cmap="Reds", vmin=0, vmax=1, aspect="auto")
+    for i, row in enumerate(rows):
+        for j, attack in enumerate(attacks):
+            stat = row["attacks"][attack]
+            weight = "bold" if j == int(values[i].argmax()) else "normal"
+            ax.text(j, i, f"{stat['mean']:.2f}\n±{stat['std']:.2f}", ha="center", va="center", fontsize=6,
+                    fontweight=weight, color="white" if stat["mean"] > 0.6 else "black")  # fmt: skip
+    ax.set_xticks(range(len(attacks)), attacks, rotation=35, ha="right", fontsize=7)
+    ax.set_yticks(range(len(rows)), [r["setting"] for r in rows], fontsize=7)
+    fig.colorbar(image, ax=ax, label="judge Acc@1")
+    ax.set_title("Attack Acc@1 per setting (bold = strongest attack)", fontsize=9)
+    _save(fig, path)
+
+
+def side_by_side_grid(
+    path: str | os.PathLike, attack: str, reconstructions: dict[str, dict[str, torch.Tensor]],
+    private_images: torch.Tensor, private_labels: torch.Tensor, class_names: list[str],
+) -> None:  # fmt: skip
+    """One row per setting (real private images on top), one column per class: the first
+    reconstruction of that class by ``attack`` (seed of the first compare seed)."""
+    classes = sorted(private_labels.unique().tolist())
+    names = ["private (real)", *reconstructions]
+    fig, axes = plt.subplots(len(names), len(classes), figsize=(0.8 * len(classes) + 1.8, 0.8 * len(names) + 0.6),
+                             squeeze=False)  # fmt: skip
+    for i, name in enumerate(names):
+        if i == 0:
+            images, labels = private_images, private_labels
+        else:
+            images, labels = reconstructions[name]["images"], reconstructions[name]["labels"]
+        for j, cls in enumerate(classes):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            picked = images[labels == cls]
+            if len(picked):
+                ax.imshow(picked[0, 0].float().numpy() / 255.0, cmap="gray", vmin=0, vmax=1)
+            if i == 0:
+                ax.set_title(class_names[cls] if cls < len(class_names) else str(cls), fontsize=6)
+        axes[i, 0].set_ylabel(name, fontsize=6, rotation=0, ha="right", va="center")
+    fig.suptitle(f"{attack}: one reconstruction per class, per setting", fontsize=9)
+    _save(fig, path)

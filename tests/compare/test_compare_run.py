@@ -1,0 +1,118 @@
+"""One comparison seed on a toy task: harden, attack with a tiny suite, gate, summarise."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from pipeline.compare.config import CompareSetting
+from pipeline.compare.run import CompareInputs, attacker_knowledge, evaluate_seed, gate_record, summarise
+from pipeline.defenses import DefenseData
+from pipeline.gate import GateSection
+from pipeline.stage_utils import utility_report
+from pipeline.suite import AttackSection, PrivateReference
+from pipeline.train import LabelledImages
+from tests.attacks import toy
+from tests.compare.fakes import attacks_report, fake_record
+from tests.defenses.tiny import state_equal, tiny_train
+
+GATE = GateSection(max_accuracy_drop=0.05, max_attack_acc1=0.3, min_knn_distance=0.0, min_baseline_attack_acc=0.5)
+
+
+@pytest.fixture(scope="module")
+def inputs() -> CompareInputs:
+    train = LabelledImages(*toy.toy_images(16, seed=0))
+    test = LabelledImages(*toy.toy_images(8, seed=1))
+    baseline = toy.train_classifier(toy.tiny_classifier(low_rank=False, seed=1), train.images, train.labels, 60, 0)
+    judge = toy.train_classifier(toy.tiny_classifier(low_rank=False, seed=2), train.images, train.labels, 60, 1)
+    accuracy = utility_report(baseline, train, test)["natural_accuracy"]
+    return CompareInputs(
+        baseline, accuracy, judge, toy.template_prior(), toy.toy_images(8, seed=3)[0],
+        DefenseData(train, test), PrivateReference.build(judge, train, test),
+    )  # fmt: skip
+
+
+def tiny_attack(seed: int) -> AttackSection:
+    return AttackSection.model_validate({
+        "seeds": [seed], "budget": {"steps": 3, "restarts": 2, "samples_per_class": 2}, "control": "gmi",
+        "suite": {"gmi": {"attack": "gmi"}, "gmi_confidence": {"attack": "gmi_confidence", "adapt_to_defense": True}},
+    })  # fmt: skip
+
+
+def setting(defense: str, config: dict) -> CompareSetting:
+    return CompareSetting(label=defense, harden={"defense": defense, defense: config})
+
+
+def test_baseline_row_is_an_untouched_copy(inputs):
+    before = {k: v.clone() for k, v in inputs.baseline.state_dict().items()}
+    outcome = evaluate_seed(inputs, None, tiny_attack(0), seed=0)
+    record = outcome.record
+    assert outcome.model is not inputs.baseline and state_equal(outcome.model, inputs.baseline)
+    assert all(torch.equal(before[k], v) for k, v in inputs.baseline.state_dict().items())
+    assert record["natural_accuracy_drop"] == pytest.approx(0.0)
+    assert record["defense_report"] == {"defense": "none"} and record["attacker_knowledge"] == {}
+    acc = {name: row["acc1"]["mean"] for name, row in record["attacks"]["attacks"].items()}
+    assert set(acc) == {"gmi", "gmi_confidence"} and record["attacks"]["seeds"] == [0]
+    assert record["worst_case_acc1"] == max(acc.values()) and acc[record["deciding_attack"]] == max(acc.values())
+    assert set(outcome.attack_results) == {"gmi", "gmi_confidence"}
+
+
+def test_defense_row_changes_the_model_and_reports_its_cost(inputs):
+    section = setting("plain_finetune", {"train": tiny_train(epochs=1)}).harden_section(seed=1)
+    record = evaluate_seed(inputs, section, tiny_attack(1), seed=1).record
+    assert record["defense_report"]["defense"] == "plain_finetune"
+    assert record["natural_accuracy_drop"] == pytest.approx(inputs.baseline_natural_accuracy - record["natural_accuracy"])
+    assert record["seconds"]["train"] > 0 and record["seconds"]["attack"] > 0
+
+
+def test_calor_row_arms_the_adaptive_attack_with_p_star(inputs):
+    config = {"low_rank": {"rank": 2, "train": tiny_train(epochs=1)},
+              "confidence_adaptation": {"b": 2.0, "train": tiny_train(epochs=1)}}  # fmt: skip
+    outcome = evaluate_seed(inputs, setting("calor", config).harden_section(), tiny_attack(0), seed=0)
+    assert outcome.record["attacker_knowledge"] == {"target_confidence": pytest.approx(math.exp(-1 / 2.0))}
+    assert outcome.model.head.__class__.__name__ == "LowRankHead"
+
+
+def test_knowledge_is_only_what_the_defense_publishes():
+    assert attacker_knowledge({"defense": "calor", "phases": ["low_rank"], "target_confidence": 0.7}) == {
+        "target_confidence": 0.7
+    }
+    assert attacker_knowledge({"defense": "mid", "beta": 0.01}) == {}
+
+
+@pytest.mark.parametrize(
+    ("hardened", "accuracy", "verdict", "failed"),
+    [
+        ({"gmi": 0.2, "pixel": 0.1}, 0.88, "approved", []),
+        ({"gmi": 0.2, "pixel": 0.4}, 0.88, "rejected", ["worst_case_attack_acc1"]),
+        ({"gmi": 0.2}, 0.80, "rejected", ["natural_accuracy_drop"]),
+    ],
+)
+def test_gate_record_judges_each_seed_against_the_same_seed_baseline(hardened, accuracy, verdict, failed):
+    record = {"natural_accuracy": accuracy, "attacks": attacks_report(**hardened)}
+    gate = gate_record(record, 0.90, GATE, attacks_report(gmi=0.9, pixel=0.5), "abc")
+    assert gate["verdict"] == verdict and gate["failed_checks"] == failed and gate["checkpoint_sha256"] == "abc"
+
+
+def test_gate_record_is_inconclusive_when_the_baseline_is_not_broken():
+    record = {"natural_accuracy": 0.9, "attacks": attacks_report(gmi=0.1)}
+    assert gate_record(record, 0.9, GATE, attacks_report(gmi=0.3), "x")["verdict"] == "inconclusive"
+
+
+def test_summary_is_mean_and_sample_std_over_seeds():
+    records = [
+        fake_record(0, 0.80, {"gmi": 0.5, "pixel": 0.2}, "rejected"),
+        fake_record(1, 0.84, {"gmi": 0.3, "pixel": 0.4}, "rejected"),
+        fake_record(2, 0.88, {"gmi": 0.1, "pixel": 0.3}, "approved"),
+    ]
+    summary = summarise(records)
+    assert summary["natural_accuracy"]["mean"] == pytest.approx(0.84)
+    assert summary["natural_accuracy"]["std"] == pytest.approx(0.04)  # ddof = 1
+    assert summary["worst_case_acc1"]["mean"] == pytest.approx((0.5 + 0.4 + 0.3) / 3)
+    assert summary["attacks"]["gmi"]["acc1"]["mean"] == pytest.approx(0.3)
+    assert summary["deciding_attacks"] == {"gmi": 1, "pixel": 2}
+    assert summary["gate_verdicts"] == {"rejected": 2, "approved": 1}
+    assert summary["seconds"] == {"train": 6.0, "attack": 9.0}
+    assert summary["min_knn_distance"]["mean"] == pytest.approx(5.0)
