@@ -7,7 +7,7 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: repro test install data
+.PHONY: repro test install data compare autoharden
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,13 @@ data:
 repro: install data
 	@if [ ! -d .dvc ]; then $(BIN)/dvc init --no-scm -q 2>/dev/null || $(BIN)/dvc init -q; fi
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pipeline.driver
+
+# The defense comparison and the CALoR (r, b) sweep: separate DVC pipelines, not part of `make repro`.
+compare: install data
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro compare/dvc.yaml
+
+autoharden: install data
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro autoharden/dvc.yaml
 
 # pytest's exit code 5 (no tests collected) is a failure here, not a pass.
 test: install

@@ -1,9 +1,10 @@
-"""``python -m pipeline.results [--readme README.md]``: the results table from the reports on disk.
+"""``python -m pipeline.results [--readme README.md]``: the README's tables from the reports on disk.
 
 Reads reports/train_*.json, reports/harden.json, reports/attack/*.json and reports/gate.json and
 renders one markdown table (natural accuracy, per-attack judge Acc@1 and KNN distance, mean ± std
-over attack seeds). With ``--readme`` it replaces the block between the results markers, so the
-README's numbers are always the ones the code produced.
+over attack seeds); when reports/comparison.json (and reports/autoharden.json) exist, also the
+defense comparison. With ``--readme`` it replaces the blocks between the markers, so the README's
+numbers are always the ones the code produced.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from typing import Any
 
 from pipeline.io import atomic_write_text
 
-START, END = "<!-- results:start -->", "<!-- results:end -->"
+from pipeline.compare.markdown import main_table, pm
+
+BLOCKS = {"results": ("<!-- results:start -->", "<!-- results:end -->"),
+          "comparison": ("<!-- comparison:start -->", "<!-- comparison:end -->")}  # fmt: skip
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -25,7 +29,7 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def _pm(stat: dict[str, Any], digits: int = 2) -> str:
-    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+    return pm(stat, digits)
 
 
 def render(reports: Path) -> str:
@@ -65,12 +69,34 @@ def render(reports: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_block(text: str, block: str) -> str:
-    if START not in text or END not in text:
-        raise SystemExit(f"README has no {START} … {END} block to replace")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{block}{END}{tail}"
+def render_comparison(reports: Path) -> str | None:
+    """The comparison's main table and the auto-harden choice; None before `make compare` ran."""
+    path = reports / "comparison.json"
+    if not path.is_file():
+        return None
+    table = _load(path)
+    lines = [f"![trade-off](reports/{table['figures']['tradeoff']})", "", *main_table(table), ""]
+    autoharden = reports / "autoharden.json"
+    if autoharden.is_file():
+        result = _load(autoharden)
+        chosen = result["chosen"]
+        lines.append(
+            "Auto-harden (reports/autoharden.md): "
+            + (f"chose r = {chosen['rank']}, b = {chosen['b']:g} (worst case {pm(chosen['worst_case_acc1'], 2)}, "
+               f"accuracy drop {chosen['natural_accuracy_drop']['mean']:+.3f}); passes the gate: "
+               f"**{'yes' if result['chosen_passes_gate'] else 'no'}**." if chosen else "no point kept the accuracy budget.")
+        )  # fmt: skip
+        lines.append("")
+    return "\n".join(lines)
+
+
+def replace_block(text: str, block: str, name: str = "results") -> str:
+    start, end = BLOCKS[name]
+    if start not in text or end not in text:
+        raise SystemExit(f"README has no {start} … {end} block to replace")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{block}{end}{tail}"
 
 
 def main() -> None:
@@ -78,10 +104,14 @@ def main() -> None:
     parser.add_argument("--reports", type=Path, default=Path("reports"))
     parser.add_argument("--readme", type=Path)
     args = parser.parse_args()
-    table = render(args.reports)
+    blocks = {"results": render(args.reports), "comparison": render_comparison(args.reports)}
     if args.readme:
-        atomic_write_text(args.readme, replace_block(args.readme.read_text(), table))
-    print(table)
+        text = args.readme.read_text()
+        for name, block in blocks.items():
+            if block is not None:
+                text = replace_block(text, block, name)
+        atomic_write_text(args.readme, text)
+    print("\n".join(b for b in blocks.values() if b))
 
 
 if __name__ == "__main__":

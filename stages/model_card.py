@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.config import read_params
+from pipeline.config import MlflowSection, load_section, read_params
 from pipeline.io import atomic_write_text
 from pipeline.model_card import render_model_card
 from pipeline.stage_utils import read_manifest, stage_parser
+from pipeline.tracking import stage_run
 
 
 def _read(path: str) -> dict:
@@ -29,7 +30,10 @@ def main(argv: list[str] | None = None) -> None:
         _read(args.harden_metrics),
         {"baseline": _read(args.baseline_attacks), "hardened": _read(args.hardened_attacks)}, _read(args.gate),
     )  # fmt: skip
-    atomic_write_text(args.out, card)
+    experiment = load_section("mlflow", args.params, MlflowSection).experiment
+    with stage_run("model_card", {}, experiment) as run:
+        atomic_write_text(args.out, card)
+        run.log_artifact(args.out)
     print(f"model card: {args.out}")
 
 

@@ -18,7 +18,10 @@ import yaml
 from tests.fixtures_data import write_fake_fashion_mnist
 
 REPO = Path(__file__).resolve().parents[2]
-COPIED = ["pipeline", "stages", "profiles", "release", "dvc.yaml", "params.yaml", "pyproject.toml"]
+COPIED = [
+    "pipeline", "stages", "profiles", "release", "dvc.yaml", "params.yaml", "pyproject.toml",
+    "compare/dvc.yaml", "autoharden/dvc.yaml",
+]  # fmt: skip
 
 pytestmark = pytest.mark.slow
 
@@ -41,6 +44,7 @@ def smoke_repo(tmp_path_factory) -> tuple[Path, dict[str, str]]:
         if src.is_dir():
             shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, work / name)
     raw = work.parent / "fashion"
     write_fake_fashion_mnist(raw, train_per_class=70, test_per_class=12)
@@ -146,3 +150,63 @@ def test_attack_reports_grids_and_gate(smoke_repo):
 
     assert gate["checkpoint_sha256"] == sha256_file(work / "models/harden/model.pt")
     assert gate["deciding_attack"] in suite
+
+
+@pytest.fixture(scope="module")
+def compared_repo(smoke_repo) -> tuple[Path, dict[str, str]]:
+    """The comparison and the auto-harden sweep on the smoke repo: two settings, two seeds, 2 grid points."""
+    work, env = smoke_repo
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    compare = params["compare"]
+    compare["seeds"] = [0, 1]
+    compare["settings"] = {name: compare["settings"][name] for name in ("plain_finetune", "calor")}
+    compare["settings"]["plain_finetune"]["harden"]["plain_finetune"]["train"].update(epochs=2, batch_size=64)
+    for phase in ("low_rank", "confidence_adaptation"):
+        compare["settings"]["calor"]["harden"]["calor"][phase]["train"].update(epochs=1, batch_size=64)
+    params["autoharden"].update(ranks=[2], exponents=[2.0, 4.0])
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["dvc", "repro", "compare/dvc.yaml"], work, env)
+    run(["dvc", "repro", "autoharden/dvc.yaml"], work, env)
+    return work, env
+
+
+def test_comparison_report_matches_the_runs(compared_repo):
+    work, env = compared_repo
+    table = json.loads((work / "reports/comparison.json").read_text())
+    assert [r["setting"] for r in table["rows"]] == ["baseline", "plain_finetune", "calor"]
+    for row in table["rows"]:
+        assert row["seeds"] == [0, 1] and row["natural_accuracy"]["n"] == 2
+        per_setting = json.loads((work / "reports/compare" / f"{row['setting']}.json").read_text())
+        assert row["worst_case_acc1"] == per_setting["summary"]["worst_case_acc1"]
+        if row["kind"] != "baseline":
+            assert sum(row["gate_verdicts"].values()) == 2
+    calor = json.loads((work / "reports/compare/calor.json").read_text())
+    assert calor["seeds"][0]["attacker_knowledge"]["target_confidence"] > 0  # the adaptive attack is armed
+    assert calor["seeds"][0]["defense_report"]["phases"] == ["low_rank", "confidence_adaptation"]
+    markdown = (work / "reports/comparison.md").read_text()
+    assert all(f"| **{name}**" in markdown for name in ("baseline", "plain_finetune", "calor"))
+    for figure in table["figures"].values():
+        assert (work / "reports" / figure).read_bytes()[:4] == b"\x89PNG"
+    second = run(["dvc", "repro", "compare/dvc.yaml"], work, env)
+    assert "Running stage" not in second.stdout
+
+
+def test_dvc_plots_renders_the_tradeoff(compared_repo):
+    work, env = compared_repo
+    shown = json.loads(run(["dvc", "plots", "show", "--json"], work, env).stdout)
+    tradeoff = [k for k in shown if k.endswith("tradeoff.json")]
+    assert tradeoff, sorted(shown)
+    points = shown[tradeoff[0]][0]["content"]["data"]["values"]
+    assert {p["setting"] for p in points} == {"baseline", "plain_finetune", "calor"}
+
+
+def test_autoharden_picks_a_grid_point_with_evidence(compared_repo):
+    work, _ = compared_repo
+    result = json.loads((work / "reports/autoharden.json").read_text())
+    assert sorted((p["rank"], p["b"]) for p in result["grid"]) == [(2, 2.0), (2, 4.0)]
+    for point in result["grid"]:
+        assert point["seeds"] == [0, 1]
+    if result["chosen"] is not None:
+        within = [p for p in result["grid"] if p["natural_accuracy_drop"]["mean"] <= 0.05]
+        assert result["chosen"]["worst_case_acc1"]["mean"] == min(p["worst_case_acc1"]["mean"] for p in within)
+    assert (work / "reports/autoharden/sweep.png").is_file() and (work / "reports/autoharden.md").is_file()
