@@ -97,8 +97,8 @@ def render_model_card(
         "",
         "## Privacy evaluation (model inversion)",
         "",
-        f"Judge: an independent `{params['judge']['model']['arch']}` (natural accuracy {judge['natural_accuracy']:.3f}), "
-        f"never the target. Mean ± std over attack seeds {seeds}; "
+        f"Judge: an independent `{params['judge']['model']['arch']}` "
+        f"(natural accuracy {judge['natural_accuracy']:.3f}), never the target. Mean ± std over attack seeds {seeds}; "
         f"control (untrained target) Acc@1 {pm(hardened['control']['acc1'], 2)} (chance "
         f"{hardened['control']['chance_acc1']:.2f}).",
         "",

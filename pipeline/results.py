@@ -14,9 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.io import atomic_write_text
-
 from pipeline.compare.markdown import main_table, pm
+from pipeline.io import atomic_write_text
 
 BLOCKS = {"results": ("<!-- results:start -->", "<!-- results:end -->"),
           "comparison": ("<!-- comparison:start -->", "<!-- comparison:end -->")}  # fmt: skip
@@ -80,12 +79,15 @@ def render_comparison(reports: Path) -> str | None:
     if autoharden.is_file():
         result = _load(autoharden)
         chosen = result["chosen"]
-        lines.append(
-            "Auto-harden (reports/autoharden.md): "
-            + (f"chose r = {chosen['rank']}, b = {chosen['b']:g} (worst case {pm(chosen['worst_case_acc1'], 2)}, "
-               f"accuracy drop {chosen['natural_accuracy_drop']['mean']:+.3f}); passes the gate: "
-               f"**{'yes' if result['chosen_passes_gate'] else 'no'}**." if chosen else "no point kept the accuracy budget.")
-        )  # fmt: skip
+        if chosen is None:
+            choice = "no point kept the accuracy budget."
+        else:
+            choice = (
+                f"chose r = {chosen['rank']}, b = {chosen['b']:g} (worst case {pm(chosen['worst_case_acc1'], 2)}, "
+                f"accuracy drop {chosen['natural_accuracy_drop']['mean']:+.3f}); passes the gate: "
+                f"**{'yes' if result['chosen_passes_gate'] else 'no'}**."
+            )
+        lines.append(f"Auto-harden (reports/autoharden.md): {choice}")
         lines.append("")
     return "\n".join(lines)
 

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from pipeline.compare.autoharden import grid_point, select  # noqa: E402
+from pipeline.compare.autoharden import grid_point, merge_seeds, select  # noqa: E402
 from pipeline.compare.markdown import pm  # noqa: E402
 from pipeline.compare.table import read_json  # noqa: E402
 from pipeline.config import load_section  # noqa: E402
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     paths = sorted(Path(args.runs).glob("*.json"))
     if not paths:
         raise SystemExit(f"{args.runs}: no sweep reports; run `{COMMAND}`")
-    result = select([grid_point(read_json(p)) for p in paths], gate)
+    result = select([grid_point(r) for r in merge_seeds([read_json(p) for p in paths])], gate)
     figure = Path(args.figure)
     heatmap(figure, result)
     atomic_write_json(args.out, result)

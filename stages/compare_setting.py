@@ -3,7 +3,9 @@
 Fine-tunes the trained baseline with the setting's defense once per seed, attacks each result with
 the full suite (one attack seed per compare seed, the same for every setting), and gates it against
 the baseline's report for the same seed. ``--set key=value`` overrides the setting's harden block
-(the auto-harden sweep uses it for CALoR's r and b); ``--name baseline`` attacks the baseline itself.
+(the auto-harden sweep uses it for CALoR's r and b); ``--name baseline`` attacks the baseline itself;
+``--name harden`` takes the shipped ``harden`` section of params.yaml as the setting; ``--seeds``
+replaces ``compare.seeds``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import torch
 
 from pipeline.checkpoint import load_checkpoint, save_checkpoint
-from pipeline.compare.config import CompareSection, parse_overrides
+from pipeline.compare.config import CompareSection, CompareSetting, parse_overrides
 from pipeline.compare.run import CompareInputs, evaluate_seed, gate_record, progress, summarise
 from pipeline.config import MlflowSection, load_section, read_params
 from pipeline.defenses import DefenseData
@@ -26,7 +28,7 @@ from pipeline.stage_utils import load_part, stage_parser
 from pipeline.suite import AttackSection, PrivateReference
 from pipeline.tracking import stage_run
 
-BASELINE = "baseline"
+BASELINE, SHIPPED = "baseline", "harden"
 
 
 def load_inputs(args) -> CompareInputs:
@@ -62,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline-report", help="the baseline's compare report: gate each seed against it")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override the setting")
     parser.add_argument("--label", help="label in the report (default: the setting's)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="compare seeds (default: compare.seeds)")
     args = parser.parse_args(argv)
     compare = load_section("compare", args.params, CompareSection)
     attack_raw = read_params(args.params)["attack"]
@@ -69,6 +72,9 @@ def main(argv: list[str] | None = None) -> None:
     experiment = load_section("mlflow", args.params, MlflowSection).experiment
     if args.name == BASELINE:
         setting, label, kind = None, "baseline (undefended)", "baseline"
+    elif args.name == SHIPPED:
+        shipped = CompareSetting(label="shipped harden section", harden=read_params(args.params)["harden"])
+        setting, label, kind = shipped, args.label or shipped.label, shipped.kind
     elif args.name in compare.settings:
         setting = compare.settings[args.name]
         label, kind = args.label or setting.label, setting.kind
@@ -80,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     records = []
     with stage_run(f"compare@{args.name}", {"setting": args.name, "overrides": overrides}, experiment) as run:
-        for seed in progress(compare.seeds, args.name):
+        for seed in progress(args.seeds or compare.seeds, args.name):
             section = setting.harden_section(seed, overrides) if setting else None
             attack = AttackSection.model_validate(compare.attack_raw(attack_raw, seed))
             checkpoint = out / f"seed{seed}.pt"
@@ -94,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
                     sha256_file(checkpoint),
                 )  # fmt: skip
             records.append(outcome.record)
-            if seed == compare.seeds[0]:
+            if len(records) == 1:  # the first seed's reconstructions feed the side-by-side grids
                 save_reconstructions(out / "reconstructions.pt", outcome.attack_results)
             run.log_metrics({"natural_accuracy": outcome.record["natural_accuracy"],
                              "worst_case_acc1": outcome.record["worst_case_acc1"]}, prefix=f"seed{seed}.")  # fmt: skip

@@ -8,8 +8,10 @@ reported separately and never assumed: a sweep can only pick among what CALoR ca
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
+from pipeline.compare.run import summarise
 from pipeline.gate import GateSection
 
 RANK_KEY = ("calor", "low_rank", "rank")
@@ -20,6 +22,21 @@ def _dig(tree: dict[str, Any], keys: tuple[str, ...]) -> Any:
     for key in keys:
         tree = tree[key]
     return tree
+
+
+def merge_seeds(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One report per (r, b): the sweep runs one DVC stage per (r, b, seed), so DVC caches each."""
+    groups: dict[tuple[Any, Any], list[dict[str, Any]]] = defaultdict(list)
+    for report in reports:
+        groups[(_dig(report["harden"], RANK_KEY), _dig(report["harden"], EXPONENT_KEY))].append(report)
+    merged = []
+    for parts in groups.values():
+        records = sorted((r for part in parts for r in part["seeds"]), key=lambda r: r["seed"])
+        seeds = [r["seed"] for r in records]
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"sweep reports repeat a seed for one (r, b): {seeds}")
+        merged.append({**parts[0], "seeds": records, "summary": summarise(records)})
+    return merged
 
 
 def grid_point(report: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, model_validator
 
-from pipeline.config import HardenSection, Section, TrainConfig, deep_merge, parse_section
+from pipeline.config import ClassifierStage, HardenSection, Section, TrainConfig, deep_merge, parse_section
 
 SEED_STRIDE = 1000  # compare seed s shifts every seed inside a setting by s · SEED_STRIDE
 SEED_KEYS = ("seed", "noise_seed")
@@ -26,6 +26,11 @@ class CompareSetting(Section):
 
     def harden_section(self, seed: int = 0, overrides: dict[str, Any] | None = None) -> HardenSection:
         """The setting as a validated ``harden`` section, reseeded for compare seed ``seed``."""
+        stray = sorted(set(overrides or {}) - {"defense", self.harden.get("defense")})
+        if stray:
+            raise ValueError(
+                f"override of {stray} does not apply: this setting's defense is {self.harden.get('defense')!r}"
+            )
         raw = reseed(deep_merge(self.harden, overrides or {}), seed)
         section = parse_section("harden", raw, HardenSection, source=f"compare setting {self.label!r}")
         section.defense_settings()  # validates harden.<defense> against the defense's own schema
@@ -36,6 +41,7 @@ class CompareSection(Section):
     seeds: list[int] = Field(min_length=1)
     attack: dict[str, Any] = Field(default_factory=dict)  # overlay on the `attack` section
     finetune: TrainConfig | None = None  # the shared budget; settings refer to it by YAML anchor
+    reference: ClassifierStage | None = None  # trained on public data only (stages/compare_reference.py)
     settings: dict[str, CompareSetting] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -55,11 +61,11 @@ class CompareSection(Section):
 
 
 class AutohardenSection(Section):
-    """Grid over CALoR's rank r and CA exponent b, starting from one compare setting (its seeds too)."""
+    """Grid over CALoR's rank r and CA exponent b of the shipped ``harden`` section."""
 
-    setting: str = "calor"
     ranks: list[int] = Field(min_length=1)
     exponents: list[float] = Field(min_length=1)
+    seeds: list[int] = Field(min_length=1)
 
 
 def reseed(raw: dict[str, Any], seed: int) -> dict[str, Any]:

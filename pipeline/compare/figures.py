@@ -16,6 +16,7 @@ from pipeline.io import atomic_path  # noqa: E402
 
 KIND_STYLE = {
     "baseline": {"marker": "*", "color": "black", "s": 160},
+    "reference": {"marker": "D", "color": "tab:green", "s": 70},
     "control": {"marker": "s", "color": "tab:gray", "s": 60},
     "defense": {"marker": "o", "color": "tab:blue", "s": 60},
     "ablation": {"marker": "^", "color": "tab:orange", "s": 60},

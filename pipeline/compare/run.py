@@ -123,9 +123,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     )
     if all("gate" in r for r in records):
         summary["gate_verdicts"] = dict(Counter(r["gate"]["verdict"] for r in records))
-    summary["seconds"] = {
-        phase: sum(r["seconds"][phase] for r in records) for phase in ("train", "attack")
-    }
+    summary["seconds"] = {phase: sum(r["seconds"][phase] for r in records) for phase in ("train", "attack")}
     return summary
 
 

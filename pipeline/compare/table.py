@@ -11,7 +11,7 @@ from typing import Any
 
 from pipeline.gate import GateSection
 
-KIND_ORDER = {"baseline": 0, "control": 1, "defense": 2, "ablation": 3}
+KIND_ORDER = {"baseline": 0, "reference": 1, "control": 2, "defense": 3, "ablation": 4}
 DEFENSE_FACTS = {  # what each defense reports about itself that a reviewer wants next to its row
     "calor": ("phases", "target_confidence"),
     "mid": ("beta", "train_kl", "train_kl_term"),
@@ -35,7 +35,7 @@ def read_setting_reports(directory: str | Path) -> list[dict[str, Any]]:
     paths = sorted(directory.glob("*.json"))
     if not any(p.stem == "baseline" for p in paths):
         raise FileNotFoundError(f"{directory}: no baseline.json; run `dvc repro compare/dvc.yaml` first")
-    reports = [read_json(path) for path in paths]
+    reports = [r for r in map(read_json, paths) if "skipped" not in r]
     return sorted(reports, key=lambda r: (KIND_ORDER.get(r["kind"], 9), r["setting"] != "calor", r["setting"]))
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipeline.compare.autoharden import grid_point, select
+from pipeline.compare.autoharden import grid_point, merge_seeds, select
 from pipeline.gate import GateSection
 from stages import autoharden_select
 from tests.compare.fakes import setting_report
@@ -46,6 +46,17 @@ def test_gate_pass_needs_every_seed_approved():
     assert select([grid_point(mixed)], GATE)["chosen_passes_gate"] is False
 
 
+def test_seed_reports_of_one_point_are_merged_before_choosing():
+    seed0, seed1 = point(5, 4.0, [0.88], [0.40]), point(5, 4.0, [0.86], [0.20])
+    seed1["seeds"][0]["seed"] = 1
+    merged = merge_seeds([seed0, point(3, 2.0, [0.9], [0.5]), seed1])
+    five = next(grid_point(m) for m in merged if grid_point(m)["rank"] == 5)
+    assert five["seeds"] == [0, 1] and five["worst_case_acc1"]["mean"] == pytest.approx(0.30)
+    assert five["natural_accuracy"]["std"] == pytest.approx(0.01414, abs=1e-4)
+    with pytest.raises(ValueError, match="repeat a seed"):
+        merge_seeds([seed0, point(5, 4.0, [0.8], [0.1])])
+
+
 def test_nothing_within_budget_chooses_nothing():
     result = select([grid_point(point(3, 2.0, [0.5], [0.1]))], GATE)
     assert result["chosen"] is None and result["chosen_passes_gate"] is False and "apply" not in result
@@ -55,7 +66,7 @@ def test_stage_writes_choice_markdown_and_heatmap(tmp_path, monkeypatch):
     runs = tmp_path / "runs"
     runs.mkdir()
     for rank, b, acc, worst in [(3, 2.0, 0.80, 0.1), (3, 8.0, 0.88, 0.5), (5, 2.0, 0.87, 0.35), (5, 8.0, 0.9, 0.7)]:
-        (runs / f"r{rank}-b{b}.json").write_text(json.dumps(point(rank, b, [acc], [worst])))
+        (runs / f"r{rank}-b{b}-s0.json").write_text(json.dumps(point(rank, b, [acc], [worst])))
     params = tmp_path / "params.yaml"
     params.write_text("gate: {max_accuracy_drop: 0.05, max_attack_acc1: 0.3, min_knn_distance: 1.0, "
                       "min_baseline_attack_acc: 0.6}\n")  # fmt: skip

@@ -99,3 +99,9 @@ def test_attack_overlay_and_single_seed():
     assert raw["seeds"] == [2]
     assert raw["budget"]["restarts"] == compare.attack["budget"]["restarts"]
     assert raw["budget"]["steps"] == attack["budget"]["steps"] and raw["suite"] == attack["suite"]
+
+
+def test_override_of_another_defense_is_refused():
+    compare = load_section("compare", REPO / "params.yaml", CompareSection)
+    with pytest.raises(ValueError, match=r"\['calor'\] does not apply.*'mid'"):
+        compare.settings["mid"].harden_section(0, parse_overrides(["calor.low_rank.rank=3"]))

@@ -63,7 +63,9 @@ def test_defense_row_changes_the_model_and_reports_its_cost(inputs):
     section = setting("plain_finetune", {"train": tiny_train(epochs=1)}).harden_section(seed=1)
     record = evaluate_seed(inputs, section, tiny_attack(1), seed=1).record
     assert record["defense_report"]["defense"] == "plain_finetune"
-    assert record["natural_accuracy_drop"] == pytest.approx(inputs.baseline_natural_accuracy - record["natural_accuracy"])
+    assert record["natural_accuracy_drop"] == pytest.approx(
+        inputs.baseline_natural_accuracy - record["natural_accuracy"]
+    )
     assert record["seconds"]["train"] > 0 and record["seconds"]["attack"] > 0
 
 

@@ -18,8 +18,10 @@ def gate_report(verdict: str, worst: float) -> dict:
         {"name": "worst_case_attack_acc1", "value": worst, "threshold": 0.3, "comparison": "<=",
          "passed": worst <= 0.3, "detail": "strongest attack on the hardened model: gmi"},
     ]  # fmt: skip
-    return {"verdict": verdict, "checks": checks, "checkpoint_sha256": "f00d", "deciding_attack": "gmi",
-            "hardened_worst_case_acc1": worst, "baseline_deciding_attack": "gmi", "baseline_worst_case_acc1": 0.9}  # fmt: skip
+    return {
+        "verdict": verdict, "checks": checks, "checkpoint_sha256": "f00d", "deciding_attack": "gmi",
+        "hardened_worst_case_acc1": worst, "baseline_deciding_attack": "gmi", "baseline_worst_case_acc1": 0.9,
+    }  # fmt: skip
 
 
 def card(verdict: str, worst: float) -> str:

@@ -154,7 +154,8 @@ def test_attack_reports_grids_and_gate(smoke_repo):
 
 @pytest.fixture(scope="module")
 def compared_repo(smoke_repo) -> tuple[Path, dict[str, str]]:
-    """The comparison and the auto-harden sweep on the smoke repo: two settings, two seeds, 2 grid points."""
+    """The comparison and the auto-harden sweep on the smoke repo: two settings + the public-only
+    reference, two seeds; two (r, b) grid points × two seeds."""
     work, env = smoke_repo
     params = yaml.safe_load((work / "params.yaml").read_text())
     compare = params["compare"]
@@ -163,7 +164,7 @@ def compared_repo(smoke_repo) -> tuple[Path, dict[str, str]]:
     compare["settings"]["plain_finetune"]["harden"]["plain_finetune"]["train"].update(epochs=2, batch_size=64)
     for phase in ("low_rank", "confidence_adaptation"):
         compare["settings"]["calor"]["harden"]["calor"][phase]["train"].update(epochs=1, batch_size=64)
-    params["autoharden"].update(ranks=[2], exponents=[2.0, 4.0])
+    params["autoharden"].update(ranks=[2], exponents=[2.0, 4.0], seeds=[0, 1])
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["dvc", "repro", "compare/dvc.yaml"], work, env)
     run(["dvc", "repro", "autoharden/dvc.yaml"], work, env)
@@ -173,7 +174,7 @@ def compared_repo(smoke_repo) -> tuple[Path, dict[str, str]]:
 def test_comparison_report_matches_the_runs(compared_repo):
     work, env = compared_repo
     table = json.loads((work / "reports/comparison.json").read_text())
-    assert [r["setting"] for r in table["rows"]] == ["baseline", "plain_finetune", "calor"]
+    assert [r["setting"] for r in table["rows"]] == ["baseline", "public_only", "plain_finetune", "calor"]
     for row in table["rows"]:
         assert row["seeds"] == [0, 1] and row["natural_accuracy"]["n"] == 2
         per_setting = json.loads((work / "reports/compare" / f"{row['setting']}.json").read_text())
@@ -184,7 +185,7 @@ def test_comparison_report_matches_the_runs(compared_repo):
     assert calor["seeds"][0]["attacker_knowledge"]["target_confidence"] > 0  # the adaptive attack is armed
     assert calor["seeds"][0]["defense_report"]["phases"] == ["low_rank", "confidence_adaptation"]
     markdown = (work / "reports/comparison.md").read_text()
-    assert all(f"| **{name}**" in markdown for name in ("baseline", "plain_finetune", "calor"))
+    assert all(f"| **{name}**" in markdown for name in ("baseline", "public_only", "plain_finetune", "calor"))
     for figure in table["figures"].values():
         assert (work / "reports" / figure).read_bytes()[:4] == b"\x89PNG"
     second = run(["dvc", "repro", "compare/dvc.yaml"], work, env)
@@ -197,7 +198,7 @@ def test_dvc_plots_renders_the_tradeoff(compared_repo):
     tradeoff = [k for k in shown if k.endswith("tradeoff.json")]
     assert tradeoff, sorted(shown)
     points = shown[tradeoff[0]][0]["content"]["data"]["values"]
-    assert {p["setting"] for p in points} == {"baseline", "plain_finetune", "calor"}
+    assert {p["setting"] for p in points} == {"baseline", "public_only", "plain_finetune", "calor"}
 
 
 def test_autoharden_picks_a_grid_point_with_evidence(compared_repo):
