@@ -10,6 +10,7 @@ In ``class_disjoint`` mode the public classes are not the private ones and the r
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from pipeline.checkpoint import save_checkpoint
 from pipeline.classifier_training import train_classifier
@@ -21,7 +22,7 @@ from pipeline.io import atomic_write_json, sha256_file
 from pipeline.stage_utils import load_part, read_manifest, stage_parser
 from pipeline.suite import AttackSection
 from pipeline.tracking import stage_run
-from stages.compare_setting import baseline_attacks_by_seed, load_inputs
+from stages.compare_setting import baseline_attacks_by_seed, load_inputs, save_reconstructions
 
 NAME = "public_only"
 
@@ -60,6 +61,8 @@ def main(argv: list[str] | None = None) -> None:
                 outcome.record, inputs.baseline_natural_accuracy, gate, baseline_attacks[seed], sha256_file(checkpoint)
             )  # fmt: skip
             records.append(outcome.record)
+            if len(records) == 1:  # the first seed's reconstructions feed the side-by-side grids
+                save_reconstructions(Path(args.out) / "reconstructions.pt", outcome.attack_results)
         report.update(overrides={}, harden=None, seeds=records, summary=summarise(records))
         atomic_write_json(args.report, report)
         run.log_metrics({k: v["mean"] for k, v in report["summary"].items() if isinstance(v, dict) and "mean" in v})

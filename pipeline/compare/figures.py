@@ -30,32 +30,50 @@ def _save(fig, path: str | os.PathLike) -> None:
     plt.close(fig)
 
 
-def tradeoff_plot(path: str | os.PathLike, table: dict[str, Any]) -> None:
-    """Natural accuracy vs worst-case Acc@1, mean ± std over seeds; the gate's pass region shaded."""
-    gate = table["gate"]
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    for row in table["rows"]:
+def _points(ax, table: dict[str, Any], labels: bool) -> None:
+    for i, row in enumerate(table["rows"]):
         style = KIND_STYLE[row["kind"]]
         x, y = row["worst_case_acc1"], row["natural_accuracy"]
         ax.errorbar(x["mean"], y["mean"], xerr=x["std"], yerr=y["std"], fmt="none", ecolor=style["color"],
-                    alpha=0.6, capsize=3)  # fmt: skip
+                    alpha=0.5, capsize=3)  # fmt: skip
         ax.scatter(x["mean"], y["mean"], marker=style["marker"], color=style["color"], s=style["s"], zorder=3,
                    label=row["kind"])  # fmt: skip
-        ax.annotate(row["setting"], (x["mean"], y["mean"]), textcoords="offset points", xytext=(5, 4), fontsize=7)
-    ax.axvline(gate["max_attack_acc1"], color="tab:red", linestyle="--", linewidth=1)
-    ax.axhline(table["accuracy_floor"], color="tab:red", linestyle=":", linewidth=1)
-    ax.axvspan(0, gate["max_attack_acc1"], ymin=0, ymax=1, color="tab:green", alpha=0.06)
+        if labels:  # staggered offsets keep neighbouring labels apart
+            ax.annotate(row["setting"], (x["mean"], y["mean"]), textcoords="offset points", fontsize=7,
+                        xytext=(6, 10 - 7 * (i % 4)), arrowprops={"arrowstyle": "-", "alpha": 0.3})  # fmt: skip
+
+
+def tradeoff_plot(path: str | os.PathLike, table: dict[str, Any]) -> None:
+    """Natural accuracy vs worst-case Acc@1, mean ± std over seeds, the gate's pass region shaded;
+    right panel: the same points zoomed to where they cluster, labelled."""
+    gate = table["gate"]
+    fig, (ax, zoom) = plt.subplots(1, 2, figsize=(14, 5.5), gridspec_kw={"width_ratios": [1, 1.3]})
+    _points(ax, table, labels=False)
+    _points(zoom, table, labels=True)
+    bottom, top = ax.get_ylim()
+    ax.fill_between([0, gate["max_attack_acc1"]], table["accuracy_floor"], top, color="tab:green", alpha=0.08,
+                    label="gate passes")  # fmt: skip
+    ax.set_ylim(min(bottom, table["accuracy_floor"] - 0.01), top)
+    ax.set_xlim(0, 1)
+    for axis in (ax, zoom):
+        axis.axvline(gate["max_attack_acc1"], color="tab:red", linestyle="--", linewidth=1)
+        axis.axhline(table["accuracy_floor"], color="tab:red", linestyle=":", linewidth=1)
+        axis.set_xlabel("worst-case judge Acc@1 over the suite (lower = more private)")
+        axis.grid(alpha=0.3)
     ax.text(gate["max_attack_acc1"], ax.get_ylim()[0], " gate: max worst-case Acc@1", color="tab:red", fontsize=7,
             va="bottom")  # fmt: skip
-    ax.text(ax.get_xlim()[1], table["accuracy_floor"], "gate: accuracy floor ", color="tab:red", fontsize=7,
-            ha="right", va="bottom")  # fmt: skip
-    handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles, strict=True))
+    ax.text(0.99, table["accuracy_floor"], "gate: accuracy floor ", color="tab:red", fontsize=7, ha="right",
+            va="bottom", transform=ax.get_yaxis_transform())  # fmt: skip
+    handles, names = ax.get_legend_handles_labels()
+    unique = dict(zip(names, handles, strict=True))
     ax.legend(unique.values(), unique.keys(), fontsize=8, loc="lower left")
-    ax.set_xlabel("worst-case judge Acc@1 over the suite (lower = more private)")
     ax.set_ylabel("natural accuracy, private test split")
     ax.set_title(f"Accuracy vs privacy, mean ± std over seeds {table['seeds']}", fontsize=10)
-    ax.grid(alpha=0.3)
+    zoom.set_title("zoom on the points (error bars as left)", fontsize=10)
+    means = [(r["worst_case_acc1"]["mean"], r["natural_accuracy"]["mean"]) for r in table["rows"]]
+    xs, ys = zip(*means, strict=True)
+    zoom.set_xlim(min(xs) - 0.05, max(xs) + 0.08)
+    zoom.set_ylim(min(ys) - 0.01, max(ys) + 0.01)
     _save(fig, path)
 
 
@@ -86,7 +104,7 @@ def side_by_side_grid(
     """One row per setting (real private images on top), one column per class: the first
     reconstruction of that class by ``attack`` (seed of the first compare seed)."""
     classes = sorted(private_labels.unique().tolist())
-    names = ["private (real)", *reconstructions]
+    names = ["private test (real)", *reconstructions]
     fig, axes = plt.subplots(len(names), len(classes), figsize=(0.8 * len(classes) + 1.8, 0.8 * len(names) + 0.6),
                              squeeze=False)  # fmt: skip
     for i, name in enumerate(names):
