@@ -71,6 +71,12 @@ def markdown(result: dict, figure: str) -> str:
         )
     chosen = result["chosen"]
     lines.append("")
+    if any(len(p["seeds"]) == 1 for p in result["grid"]):
+        lines += [
+            "One seed per point, so ± 0 is not a measured spread: the 3-seed rows of reports/comparison.md "
+            "vary by up to ±0.06 in accuracy and ±0.09 in worst case, so neighbouring points may not differ.",
+            "",
+        ]
     if chosen is None:
         lines.append("**No point keeps the accuracy budget**: nothing chosen.")
     else:

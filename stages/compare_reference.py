@@ -10,6 +10,7 @@ In ``class_disjoint`` mode the public classes are not the private ones and the r
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 from pipeline.checkpoint import save_checkpoint
@@ -51,12 +52,15 @@ def main(argv: list[str] | None = None) -> None:
         for seed in progress(compare.seeds, NAME):
             seeded = section.model_copy(update={"train": section.train.model_copy(
                 update={"seed": section.train.seed + seed * SEED_STRIDE})})  # fmt: skip
+            start = time.perf_counter()
             model, _ = train_classifier(seeded, public, inputs.data.test, inputs.baseline.num_classes, desc=NAME)
+            train_seconds = time.perf_counter() - start
             attack = AttackSection.model_validate(compare.attack_raw(read_params(args.params)["attack"], seed))
             outcome = evaluate_seed(dataclasses.replace(inputs, baseline=model), None, attack, seed)
             checkpoint = f"{args.out}/seed{seed}.pt"
             save_checkpoint(checkpoint, model, {"compare": {"reference": seeded.model_dump()}})
             outcome.record["defense_report"] = {"defense": "none", "trained_on": "public split only"}
+            outcome.record["seconds"]["train"] = train_seconds  # evaluate_seed only copied the trained model
             outcome.record["gate"] = gate_record(
                 outcome.record, inputs.baseline_natural_accuracy, gate, baseline_attacks[seed], sha256_file(checkpoint)
             )  # fmt: skip

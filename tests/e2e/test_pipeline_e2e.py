@@ -194,7 +194,7 @@ def test_comparison_report_matches_the_runs(compared_repo):
 
 def test_dvc_plots_renders_the_tradeoff(compared_repo):
     work, env = compared_repo
-    shown = json.loads(run(["dvc", "plots", "show", "--json"], work, env).stdout)
+    shown = json.loads(run(["dvc", "plots", "show", "--json"], work, env).stdout)["data"]
     tradeoff = [k for k in shown if k.endswith("tradeoff.json")]
     assert tradeoff, sorted(shown)
     points = shown[tradeoff[0]][0]["content"]["data"]["values"]
