@@ -27,10 +27,6 @@ def _load(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def _pm(stat: dict[str, Any], digits: int = 2) -> str:
-    return pm(stat, digits)
-
-
 def render(reports: Path) -> str:
     baseline_train = _load(reports / "train_baseline.json")
     judge = _load(reports / "train_judge.json")
@@ -54,10 +50,10 @@ def render(reports: Path) -> str:
     ]
     for name in attacks["baseline"]["attacks"]:
         row = [attacks[m]["attacks"].get(name) for m in ("baseline", "hardened")]
-        cells = [f"{_pm(r['acc1'])} / {_pm(r['knn_distance'], 1)}" if r else "—" for r in row]
+        cells = [f"{pm(r['acc1'], 2)} / {pm(r['knn_distance'], 1)}" if r else "—" for r in row]
         lines.append(f"| `{name}` Acc@1 / KNN | {cells[0]} | {cells[1]} |")
     control = [attacks[m]["control"]["acc1"] for m in ("baseline", "hardened")]
-    lines.append(f"| control: untrained target, Acc@1 | {_pm(control[0])} | {_pm(control[1])} |")
+    lines.append(f"| control: untrained target, Acc@1 | {pm(control[0], 2)} | {pm(control[1], 2)} |")
     lines += [
         f"| **worst case Acc@1** | **{gate['baseline_worst_case_acc1']:.2f}** (`{gate['baseline_deciding_attack']}`)"
         f" | **{gate['hardened_worst_case_acc1']:.2f}** (`{gate['deciding_attack']}`) |",

@@ -5,25 +5,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 
 from pipeline.config import MlflowSection, load_section
 from pipeline.gate import GateSection, evaluate_gate
 from pipeline.io import atomic_write_json, sha256_file
-from pipeline.stage_utils import stage_parser
+from pipeline.stage_utils import read_report, stage_parser
 from pipeline.tracking import stage_run
-
-
-def _read_json(path: str) -> dict:
-    file = Path(path)
-    if not file.is_file():
-        raise SystemExit(f"{file}: not found; run the stages that produce it first")
-    try:
-        return json.loads(file.read_text())
-    except json.JSONDecodeError as err:
-        raise SystemExit(f"{file}: not valid JSON ({err})") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,13 +20,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     thresholds = load_section("gate", args.params, GateSection)
     experiment = load_section("mlflow", args.params, MlflowSection).experiment
-    hardened = _read_json(args.hardened_attacks)
+    hardened = read_report(args.hardened_attacks)
     checkpoint_sha = sha256_file(args.checkpoint)
     if hardened.get("checkpoint_sha256") != checkpoint_sha:
         raise SystemExit(f"{args.hardened_attacks}: attacked a different checkpoint than {args.checkpoint}")
     with stage_run("gate", {"gate": thresholds.model_dump()}, experiment) as run:
         report = evaluate_gate(
-            thresholds, _read_json(args.baseline_attacks), hardened, _read_json(args.harden_metrics), checkpoint_sha
+            thresholds, read_report(args.baseline_attacks), hardened, read_report(args.harden_metrics), checkpoint_sha
         )
         atomic_write_json(args.out, report)
         run.log_metrics({c["name"]: c["value"] for c in report["checks"]})

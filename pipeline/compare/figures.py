@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from pipeline.compare.markdown import pm  # noqa: E402
 from pipeline.io import atomic_path  # noqa: E402
 
 KIND_STYLE = {
@@ -123,4 +124,31 @@ def side_by_side_grid(
                 ax.set_title(class_names[cls] if cls < len(class_names) else str(cls), fontsize=6)
         axes[i, 0].set_ylabel(name, fontsize=6, rotation=0, ha="right", va="center")
     fig.suptitle(f"{attack}: one reconstruction per class, per setting", fontsize=9)
+    _save(fig, path)
+
+
+def sweep_heatmap(path: str | os.PathLike, result: dict[str, Any]) -> None:
+    """Worst-case Acc@1 over the (r, b) grid; accuracy drop in each cell; the chosen point boxed."""
+    ranks = sorted({p["rank"] for p in result["grid"]})
+    exponents = sorted({p["b"] for p in result["grid"]})
+    cell = {(p["rank"], p["b"]): p for p in result["grid"]}
+    values = np.full((len(ranks), len(exponents)), np.nan)
+    fig, ax = plt.subplots(figsize=(1.6 * len(exponents) + 2, 1.1 * len(ranks) + 1.2))
+    for i, r in enumerate(ranks):
+        for j, b in enumerate(exponents):
+            if (r, b) not in cell:
+                continue
+            p = cell[(r, b)]
+            values[i, j] = p["worst_case_acc1"]["mean"]
+            ax.text(j, i, f"{pm(p['worst_case_acc1'], 2)}\ndrop {p['natural_accuracy_drop']['mean']:+.3f}",
+                    ha="center", va="center", fontsize=7)  # fmt: skip
+    image = ax.imshow(values, cmap="Reds", vmin=0, vmax=1)
+    chosen = result["chosen"]
+    if chosen is not None:
+        i, j = ranks.index(chosen["rank"]), exponents.index(chosen["b"])
+        ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="tab:blue", linewidth=2.5))
+    ax.set_xticks(range(len(exponents)), [f"b={b:g}" for b in exponents])
+    ax.set_yticks(range(len(ranks)), [f"r={r}" for r in ranks])
+    fig.colorbar(image, ax=ax, label="worst-case judge Acc@1")
+    ax.set_title("CALoR sweep: worst-case Acc@1 (mean ± std), accuracy drop; box = chosen", fontsize=8)
     _save(fig, path)
