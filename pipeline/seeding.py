@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -15,3 +17,15 @@ def seed_everything(seed: int) -> torch.Generator:
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     return torch.Generator().manual_seed(seed)
+
+
+@contextlib.contextmanager
+def seeded_rng(seed: int) -> Iterator[None]:
+    """Draw from torch's global RNG seeded with ``seed``, then put the caller's RNG state back.
+
+    For weight inits and attack restarts that must be a function of their own seed, not of
+    whatever ran before in the process, without disturbing the caller's random stream.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield

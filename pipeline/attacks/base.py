@@ -22,6 +22,7 @@ from torch import nn
 
 from pipeline.models import Classifier
 from pipeline.prior import ImagePrior
+from pipeline.seeding import seeded_rng
 
 
 class Access(enum.Enum):
@@ -204,8 +205,7 @@ class Attack(abc.ABC):
         prior = self._check_prior(generator, target) if self.uses_prior else None
         public = _as_float_images(public_images, target.image_shape) if self.uses_public_images else None
         start = time.perf_counter()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded_rng(seed):
             result = self._run(target, class_ids, budget, prior, public)
         result.seconds = time.perf_counter() - start
         return result

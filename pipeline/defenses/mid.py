@@ -21,6 +21,7 @@ from pipeline.defenses.common import StepMeans, no_label_smoothing, phase_callba
 from pipeline.defenses.registry import DefenseData, DefenseResult, PhaseCallback, register_defense
 from pipeline.models import Classifier, HeadConfig
 from pipeline.models.vib_head import VIBHead, kl_to_standard_normal
+from pipeline.seeding import seeded_rng
 from pipeline.train import LabelledImages, LossFn, fit, to_float
 
 
@@ -40,8 +41,7 @@ def with_vib_head(baseline: Classifier, bottleneck_dim: int, seed: int) -> Class
     """
     head_config = HeadConfig(kind="vib", rank=bottleneck_dim, activation="none")
     config = dataclasses.replace(baseline.config, head=head_config)
-    with torch.random.fork_rng(devices=[]):  # a seeded head init without moving the global RNG
-        torch.manual_seed(seed)
+    with seeded_rng(seed):
         head = VIBHead(baseline.feature_dim, baseline.num_classes, bottleneck_dim)
     return Classifier(copy.deepcopy(baseline.features), head, baseline.feature_dim, config)
 

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from pipeline.prior.networks import Discriminator, Generator, ImagePrior, PriorConfig
+from pipeline.seeding import seeded_rng
 
 _BN_RECALIBRATION_BATCHES = 32
 
@@ -80,8 +81,7 @@ def _train(images_uint8: np.ndarray, cfg: PriorConfig, progress: bool) -> PriorR
         raise ValueError(f"need at least batch_size={cfg.batch_size} images, got {len(data)}")
 
     start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
+    with seeded_rng(cfg.seed):
         gen, disc = Generator(cfg), Discriminator(cfg)
         opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
         opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))

@@ -95,7 +95,7 @@ def test_low_rank_head_activation_is_configurable(activation, module):
 
 def test_with_low_rank_head_keeps_backbone_weights():
     baseline = create_model(ModelConfig(arch="convnet", num_classes=10, width=8))
-    hardened = with_low_rank_head(baseline, rank=3, activation="tanh")
+    hardened = with_low_rank_head(baseline, rank=3, activation="tanh", seed=0)
     assert hardened.config.head == HeadConfig(kind="low_rank", rank=3, activation="tanh")
     before, after = baseline.features.state_dict(), hardened.features.state_dict()
     for name in before:

@@ -51,13 +51,6 @@ def test_defense_returns_a_classifier_that_round_trips(name, baseline, data, tmp
     assert torch.equal(loaded(x), result.model.eval()(x))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: CALoR's low-rank head is initialised from the global RNG, not from "
-    "harden.calor.low_rank.train.seed (with_low_rank_head); the same params give different models in "
-    "different processes (auto-harden's (5, 4) point: accuracy 0.838 vs 0.909). Fixing it re-trains every "
-    "CALoR row of compare/ and autoharden/; remove this marker with the fix.",
-)
 def test_calor_is_a_function_of_its_params_not_of_the_global_rng(baseline, data):
     spec = get_defense("calor")
     settings = spec.config_schema.model_validate(TINY_CONFIGS["calor"])
