@@ -14,15 +14,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from pipeline.checkpoint import load_checkpoint, save_checkpoint
+from pipeline.checkpoint import load_checkpoint
 from pipeline.compare.config import CompareSection, CompareSetting, parse_overrides
-from pipeline.compare.run import CompareInputs, evaluate_seed, gate_record, progress, summarise
+from pipeline.compare.run import CompareInputs, SeedLoop, harden, write_report
 from pipeline.config import MlflowSection, load_section, read_params
 from pipeline.defenses import DefenseData
 from pipeline.gate import GateSection
-from pipeline.io import atomic_write_json, atomic_write_with, sha256_file
 from pipeline.prior import load_prior
 from pipeline.stage_utils import load_part, stage_parser
 from pipeline.suite import AttackSection, PrivateReference
@@ -43,20 +40,23 @@ def load_inputs(args) -> CompareInputs:
     )  # fmt: skip
 
 
-def baseline_attacks_by_seed(path: str | None) -> dict[int, dict[str, Any]]:
+def baseline_attacks_by_seed(path: str | None) -> dict[int, dict[str, Any]] | None:
     if path is None:
-        return {}
+        return None
     report = json.loads(Path(path).read_text())
     return {r["seed"]: r["attacks"] for r in report["seeds"]}
 
 
-def save_reconstructions(path: Path, results: dict) -> None:
-    """Seed-0 reconstructions of every attack, as uint8, for the side-by-side grids."""
-    payload = {
-        name: {"images": (r.images.clamp(0, 1) * 255).round().to(torch.uint8), "labels": r.labels}
-        for name, r in results.items()
-    }
-    atomic_write_with(path, lambda f: torch.save(payload, f))
+def seed_loop(args, compare: CompareSection) -> SeedLoop:
+    """The per-seed loop every comparison row shares (attack overlay, gate, baseline runs, outputs)."""
+    attack_raw = read_params(args.params)["attack"]
+    return SeedLoop(
+        inputs=load_inputs(args),
+        attack_for_seed=lambda seed: AttackSection.model_validate(compare.attack_raw(attack_raw, seed)),
+        gate=load_section("gate", args.params, GateSection),
+        baseline_attacks=baseline_attacks_by_seed(args.baseline_report),
+        out=Path(args.out),
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -67,8 +67,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", help="compare seeds (default: compare.seeds)")
     args = parser.parse_args(argv)
     compare = load_section("compare", args.params, CompareSection)
-    attack_raw = read_params(args.params)["attack"]
-    gate = load_section("gate", args.params, GateSection)
     experiment = load_section("mlflow", args.params, MlflowSection).experiment
     if args.name == BASELINE:
         setting, label, kind = None, "baseline (undefended)", "baseline"
@@ -81,43 +79,18 @@ def main(argv: list[str] | None = None) -> None:
     else:
         raise SystemExit(f"{args.params}: compare.settings has no {args.name!r}; known: {sorted(compare.settings)}")
     overrides = parse_overrides(args.set)
-    inputs = load_inputs(args)
-    baseline_attacks = baseline_attacks_by_seed(args.baseline_report)
-    out = Path(args.out)
-    records = []
+    loop = seed_loop(args, compare)
+
+    def train(seed: int):
+        return harden(loop.inputs, setting.harden_section(seed, overrides) if setting else None)
+
     with stage_run(f"compare@{args.name}", {"setting": args.name, "overrides": overrides}, experiment) as run:
-        for seed in progress(args.seeds or compare.seeds, args.name):
-            section = setting.harden_section(seed, overrides) if setting else None
-            attack = AttackSection.model_validate(compare.attack_raw(attack_raw, seed))
-            checkpoint = out / f"seed{seed}.pt"
-            outcome = evaluate_seed(inputs, section, attack, seed)
-            save_checkpoint(checkpoint, outcome.model, {"harden": section.model_dump() if section else None})
-            if args.baseline_report:
-                if seed not in baseline_attacks:
-                    raise SystemExit(f"{args.baseline_report}: no run for compare seed {seed}; re-run the baseline")
-                outcome.record["gate"] = gate_record(
-                    outcome.record, inputs.baseline_natural_accuracy, gate, baseline_attacks[seed],
-                    sha256_file(checkpoint),
-                )  # fmt: skip
-            records.append(outcome.record)
-            if len(records) == 1:  # the first seed's reconstructions feed the side-by-side grids
-                save_reconstructions(out / "reconstructions.pt", outcome.attack_results)
-            run.log_metrics({"natural_accuracy": outcome.record["natural_accuracy"],
-                             "worst_case_acc1": outcome.record["worst_case_acc1"]}, prefix=f"seed{seed}.")  # fmt: skip
+        records = loop.run(args.seeds or compare.seeds, train, args.name, run)
         report = {
             "setting": args.name, "label": label, "kind": kind, "overrides": overrides,
             "harden": setting.harden_section(0, overrides).model_dump() if setting else None,
-            "seeds": records, "summary": summarise(records),
         }  # fmt: skip
-        atomic_write_json(args.report, report)
-        run.log_metrics({k: v["mean"] for k, v in report["summary"].items() if isinstance(v, dict) and "mean" in v})
-        run.log_artifact(args.report)
-    summary = report["summary"]
-    print(
-        f"compare {args.name}: natural accuracy {summary['natural_accuracy']['mean']:.3f} ± "
-        f"{summary['natural_accuracy']['std']:.3f}, worst-case Acc@1 {summary['worst_case_acc1']['mean']:.2f} ± "
-        f"{summary['worst_case_acc1']['std']:.2f}, gate {summary.get('gate_verdicts', 'n/a')}"
-    )
+        write_report(args.report, report, records, run)
 
 
 if __name__ == "__main__":

@@ -10,21 +10,26 @@ from __future__ import annotations
 import copy
 import time
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
 from pipeline.attacks import AttackResult
+from pipeline.checkpoint import save_checkpoint
 from pipeline.config import HardenSection
 from pipeline.defenses import DefenseData, get_defense
 from pipeline.gate import GateSection, evaluate_gate, worst_case
+from pipeline.io import atomic_write_json, atomic_write_with, sha256_file
 from pipeline.metrics import mean_std
 from pipeline.models import Classifier
 from pipeline.prior import ImagePrior
 from pipeline.stage_utils import utility_report
 from pipeline.suite import AttackSection, PrivateReference, run_suite
+from pipeline.tracking import StageRun
 
 ATTACK_METRICS = ("acc1", "knn_distance", "train_closer_fraction", "psnr", "ssim")
 SUMMARY_METRICS = ("natural_accuracy", "natural_accuracy_drop", "train_mean_true_class_prob", "worst_case_acc1")
@@ -50,13 +55,27 @@ class SeedOutcome:
     attack_results: dict[str, AttackResult]
 
 
-def harden(inputs: CompareInputs, section: HardenSection | None) -> tuple[Classifier, dict[str, Any]]:
+@dataclass
+class TrainedModel:
+    """A setting's model for one seed, with what its training reported."""
+
+    model: Classifier
+    defense_report: dict[str, Any]
+    seconds: float
+    checkpoint_meta: dict[str, Any] = field(default_factory=dict)
+
+
+def harden(inputs: CompareInputs, section: HardenSection | None) -> TrainedModel:
     """Apply the setting's defense to a copy of the baseline (None = the undefended baseline)."""
+    start = time.perf_counter()
     if section is None:
-        return copy.deepcopy(inputs.baseline), {"defense": "none"}
-    spec = get_defense(section.defense)
-    result = spec.apply(inputs.baseline, section.defense_settings(), inputs.data)
-    return result.model, {"defense": spec.name, **result.report}
+        model, report = copy.deepcopy(inputs.baseline), {"defense": "none"}
+    else:
+        spec = get_defense(section.defense)
+        result = spec.apply(inputs.baseline, section.defense_settings(), inputs.data)
+        model, report = result.model, {"defense": spec.name, **result.report}
+    meta = {"harden": section.model_dump() if section else None}
+    return TrainedModel(model, report, time.perf_counter() - start, meta)
 
 
 def attacker_knowledge(defense_report: dict[str, Any]) -> dict[str, Any]:
@@ -64,15 +83,11 @@ def attacker_knowledge(defense_report: dict[str, Any]) -> dict[str, Any]:
     return {k: defense_report[k] for k in ("target_confidence",) if k in defense_report}
 
 
-def evaluate_seed(
-    inputs: CompareInputs, section: HardenSection | None, attack: AttackSection, seed: int
-) -> SeedOutcome:
-    """Harden a copy of the baseline and attack it with the suite (one attack seed)."""
-    start = time.perf_counter()
-    model, defense_report = harden(inputs, section)
-    train_seconds = time.perf_counter() - start
+def attack_trained(inputs: CompareInputs, trained: TrainedModel, attack: AttackSection, seed: int) -> SeedOutcome:
+    """Measure a trained model's utility and attack it with the suite (one attack seed)."""
+    model = trained.model
     utility = utility_report(model, inputs.data.train, inputs.data.test)
-    knowledge = attacker_knowledge(defense_report)
+    knowledge = attacker_knowledge(trained.defense_report)
     start = time.perf_counter()
     attacks, results = run_suite(
         model, inputs.judge, inputs.prior, inputs.public_images, inputs.reference, attack, knowledge
@@ -85,14 +100,21 @@ def evaluate_seed(
         "natural_accuracy": utility["natural_accuracy"],
         "natural_accuracy_drop": drop,
         "train_mean_true_class_prob": utility["train_mean_true_class_prob"],
-        "defense_report": defense_report,
+        "defense_report": trained.defense_report,
         "attacker_knowledge": knowledge,
         "worst_case_acc1": worst["acc1"]["mean"],
         "deciding_attack": deciding,
         "attacks": attacks,
-        "seconds": {"train": train_seconds, "attack": attack_seconds},
+        "seconds": {"train": trained.seconds, "attack": attack_seconds},
     }
     return SeedOutcome(record, model, results)
+
+
+def evaluate_seed(
+    inputs: CompareInputs, section: HardenSection | None, attack: AttackSection, seed: int
+) -> SeedOutcome:
+    """Harden a copy of the baseline and attack it with the suite (one attack seed)."""
+    return attack_trained(inputs, harden(inputs, section), attack, seed)
 
 
 def gate_record(
@@ -127,5 +149,63 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
-def progress(seeds: list[int], label: str):
-    return tqdm(seeds, desc=f"compare {label}", unit="seed")
+def save_reconstructions(path: Path, results: dict[str, AttackResult]) -> None:
+    """Every attack's reconstructions, as uint8, for the side-by-side grids."""
+    payload = {
+        name: {"images": (r.images.clamp(0, 1) * 255).round().to(torch.uint8), "labels": r.labels}
+        for name, r in results.items()
+    }
+    atomic_write_with(path, lambda f: torch.save(payload, f))
+
+
+@dataclass(frozen=True)
+class SeedLoop:
+    """What a comparison row does with every seed, whatever trains its model.
+
+    ``out`` receives one checkpoint per seed and the first seed's reconstructions; each seed is
+    gated against the baseline attacked with that seed (``baseline_attacks``; None = not gated,
+    the baseline row itself).
+    """
+
+    inputs: CompareInputs
+    attack_for_seed: Callable[[int], AttackSection]
+    gate: GateSection
+    baseline_attacks: dict[int, dict[str, Any]] | None
+    out: Path
+
+    def run(self, seeds: list[int], train: Callable[[int], TrainedModel], label: str, run: StageRun) -> list[dict]:
+        records = []
+        for seed in tqdm(seeds, desc=f"compare {label}", unit="seed"):
+            trained = train(seed)
+            outcome = attack_trained(self.inputs, trained, self.attack_for_seed(seed), seed)
+            checkpoint = self.out / f"seed{seed}.pt"
+            save_checkpoint(checkpoint, trained.model, trained.checkpoint_meta)
+            if self.baseline_attacks is not None:
+                if seed not in self.baseline_attacks:
+                    raise SystemExit(f"the baseline's compare report has no run for seed {seed}; re-run the baseline")
+                outcome.record["gate"] = gate_record(
+                    outcome.record, self.inputs.baseline_natural_accuracy, self.gate, self.baseline_attacks[seed],
+                    sha256_file(checkpoint),
+                )  # fmt: skip
+            records.append(outcome.record)
+            if len(records) == 1:  # the first seed's reconstructions feed the side-by-side grids
+                save_reconstructions(self.out / "reconstructions.pt", outcome.attack_results)
+            run.log_metrics(
+                {m: outcome.record[m] for m in ("natural_accuracy", "worst_case_acc1")}, prefix=f"seed{seed}."
+            )
+        return records
+
+
+def write_report(path: str | Path, report: dict[str, Any], records: list[dict], run: StageRun) -> dict[str, Any]:
+    """Add the seeds and their summary to ``report``, write it atomically, log it; return the summary."""
+    report.update(seeds=records, summary=summarise(records))
+    atomic_write_json(path, report)
+    summary = report["summary"]
+    run.log_metrics({k: v["mean"] for k, v in summary.items() if isinstance(v, dict) and "mean" in v})
+    run.log_artifact(str(path))
+    print(
+        f"compare {report['setting']}: natural accuracy {summary['natural_accuracy']['mean']:.3f} ± "
+        f"{summary['natural_accuracy']['std']:.3f}, worst-case Acc@1 {summary['worst_case_acc1']['mean']:.2f} ± "
+        f"{summary['worst_case_acc1']['std']:.2f}, gate {summary.get('gate_verdicts', 'n/a')}"
+    )
+    return summary

@@ -8,9 +8,19 @@ import pytest
 import torch
 
 from pipeline.compare.config import CompareSetting
-from pipeline.compare.run import CompareInputs, attacker_knowledge, evaluate_seed, gate_record, summarise
+from pipeline.compare.run import (
+    CompareInputs,
+    SeedLoop,
+    TrainedModel,
+    attacker_knowledge,
+    evaluate_seed,
+    gate_record,
+    harden,
+    summarise,
+)
 from pipeline.defenses import DefenseData
 from pipeline.gate import GateSection
+from pipeline.io import sha256_file
 from pipeline.stage_utils import utility_report
 from pipeline.suite import AttackSection, PrivateReference
 from pipeline.train import LabelledImages
@@ -118,3 +128,41 @@ def test_summary_is_mean_and_sample_std_over_seeds():
     assert summary["gate_verdicts"] == {"rejected": 2, "approved": 1}
     assert summary["seconds"] == {"train": 6.0, "attack": 9.0}
     assert summary["min_knn_distance"]["mean"] == pytest.approx(5.0)
+
+
+class MetricsRecorder:
+    """Stands in for the MLflow stage run: SeedLoop only logs metrics through it."""
+
+    def __init__(self) -> None:
+        self.metrics: dict[str, float] = {}
+
+    def log_metrics(self, metrics: dict[str, float], prefix: str = "") -> None:
+        self.metrics.update({prefix + k: v for k, v in metrics.items()})
+
+
+def test_seed_loop_writes_a_checkpoint_per_seed_and_gates_it_against_that_seeds_baseline(inputs, tmp_path):
+    baseline_runs = {seed: evaluate_seed(inputs, None, tiny_attack(seed), seed).record["attacks"] for seed in (0, 1)}
+    loop = SeedLoop(inputs, tiny_attack, GATE, baseline_runs, tmp_path)
+    recorder = MetricsRecorder()
+    records = loop.run([0, 1], lambda seed: harden(inputs, None), "baseline copy", recorder)
+
+    assert [r["seed"] for r in records] == [0, 1]
+    for record in records:
+        seed = record["seed"]
+        # an untouched copy attacked with the same seed gives the same attack numbers as its baseline run
+        assert {n: a["acc1"] for n, a in record["attacks"]["attacks"].items()} == {
+            n: a["acc1"] for n, a in baseline_runs[seed]["attacks"].items()
+        }
+        checks = {c["name"]: c for c in record["gate"]["checks"]}
+        assert checks["natural_accuracy_drop"]["value"] == pytest.approx(0.0)
+        assert record["gate"]["checkpoint_sha256"] == sha256_file(tmp_path / f"seed{seed}.pt")
+        assert recorder.metrics[f"seed{seed}.worst_case_acc1"] == record["worst_case_acc1"]
+    grids = torch.load(tmp_path / "reconstructions.pt", weights_only=True)
+    assert set(grids) == {"gmi", "gmi_confidence"} and grids["gmi"]["images"].dtype == torch.uint8
+
+
+def test_seed_loop_refuses_a_seed_the_baseline_was_not_attacked_with(inputs, tmp_path):
+    loop = SeedLoop(inputs, tiny_attack, GATE, {0: {}}, tmp_path)
+    untouched = TrainedModel(inputs.baseline, {"defense": "none"}, 0.0)
+    with pytest.raises(SystemExit, match="no run for seed 2"):
+        loop.run([2], lambda seed: untouched, "x", MetricsRecorder())
