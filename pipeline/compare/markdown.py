@@ -124,8 +124,8 @@ def render_autoharden(result: dict[str, Any], figure: str, command: str) -> str:
     lines.append("")
     if any(len(p["seeds"]) == 1 for p in result["grid"]):
         lines += [
-            "One seed per point, so ± 0 is not a measured spread: the 3-seed rows of reports/comparison.md "
-            "vary by up to ±0.06 in accuracy and ±0.09 in worst case, so neighbouring points may not differ.",
+            "One seed per point, so ± 0 is not a measured spread: read neighbouring points against the "
+            "seed-to-seed spread of the multi-seed rows in reports/comparison.md before calling them different.",
             "",
         ]
     if chosen is None:
