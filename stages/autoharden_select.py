@@ -7,11 +7,10 @@ from pathlib import Path
 from pipeline.compare.autoharden import grid_point, merge_seeds, select
 from pipeline.compare.figures import sweep_heatmap
 from pipeline.compare.markdown import render_autoharden
-from pipeline.compare.table import read_json
 from pipeline.config import load_section
 from pipeline.gate import GateSection
 from pipeline.io import atomic_write_json, atomic_write_text
-from pipeline.stage_utils import stage_parser
+from pipeline.stage_utils import read_report, stage_parser
 
 COMMAND = "dvc repro autoharden/dvc.yaml"
 
@@ -22,7 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     paths = sorted(Path(args.runs).glob("*.json"))
     if not paths:
         raise SystemExit(f"{args.runs}: no sweep reports; run `{COMMAND}`")
-    result = select([grid_point(r) for r in merge_seeds([read_json(p) for p in paths])], gate)
+    result = select([grid_point(r) for r in merge_seeds([read_report(p) for p in paths])], gate)
     figure = Path(args.figure)
     sweep_heatmap(figure, result)
     atomic_write_json(args.out, result)

@@ -10,7 +10,6 @@ replaces ``compare.seeds``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from pipeline.config import MlflowSection, load_section, read_params
 from pipeline.defenses import DefenseData
 from pipeline.gate import GateSection
 from pipeline.prior import load_prior
-from pipeline.stage_utils import load_part, stage_parser
+from pipeline.stage_utils import load_part, read_report, stage_parser
 from pipeline.suite import AttackSection, PrivateReference
 from pipeline.tracking import stage_run
 
@@ -33,7 +32,7 @@ def load_inputs(args) -> CompareInputs:
     judge, _ = load_checkpoint(args.judge)
     prior, _ = load_prior(args.prior)
     train, test = load_part(args.data, "private_train"), load_part(args.data, "private_test")
-    baseline_accuracy = json.loads(Path(args.baseline_metrics).read_text())["natural_accuracy"]
+    baseline_accuracy = read_report(args.baseline_metrics)["natural_accuracy"]
     return CompareInputs(
         baseline, baseline_accuracy, judge, prior, load_part(args.data, "public").images,
         DefenseData(train, test), PrivateReference.build(judge, train, test),
@@ -43,7 +42,7 @@ def load_inputs(args) -> CompareInputs:
 def baseline_attacks_by_seed(path: str | None) -> dict[int, dict[str, Any]] | None:
     if path is None:
         return None
-    report = json.loads(Path(path).read_text())
+    report = read_report(path)
     return {r["seed"]: r["attacks"] for r in report["seeds"]}
 
 
