@@ -31,12 +31,11 @@ def train_classifier(
 def run_classifier_stage(stage: str, section_name: str, argv: list[str] | None, description: str) -> dict:
     """The whole of the train_baseline / train_judge stages: train, evaluate, checkpoint, report, log.
 
-    The judge in ``class_disjoint`` mode also learns the public classes (their labels follow the
-    private ones), so reconstructions that merely look like a public class count as failures.
+    The judge trains on the split's ``judge_train`` part and is scored on ``judge_test``: every class
+    it tells apart (in ``class_disjoint`` mode the public classes too, so reconstructions that merely
+    look like a public class count as failures), with more images than the target gets.
     """
     from pathlib import Path
-
-    import torch
 
     from pipeline.checkpoint import save_checkpoint
     from pipeline.config import MlflowSection, load_section
@@ -48,18 +47,16 @@ def run_classifier_stage(stage: str, section_name: str, argv: list[str] | None, 
     section = load_section(section_name, args.params, ClassifierStage)
     experiment = load_section("mlflow", args.params, MlflowSection).experiment
     manifest = read_manifest(args.data)
-    train, test = load_part(args.data, "private_train"), load_part(args.data, "private_test")
-    num_classes = len(manifest["private_classes"])
-    learns_public = section_name == "judge" and manifest["mode"] == "class_disjoint"
-    if learns_public:
-        public = load_part(args.data, "public")
-        train = LabelledImages(torch.cat([train.images, public.images]), torch.cat([train.labels, public.labels]))
-        num_classes += len(manifest["public_classes"])
+    is_judge = section_name == "judge"
+    train_part, test_part = ("judge_train", "judge_test") if is_judge else ("private_train", "private_test")
+    train, test = load_part(args.data, train_part), load_part(args.data, test_part)
+    num_classes = len(manifest["classes"]) if is_judge else len(manifest["private_classes"])
     with stage_run(stage, section.model_dump(), experiment) as run:
         model, history = train_classifier(
             section, train, test, num_classes, desc=stage, on_epoch=lambda e, m: run.log_epoch(stage, e, m)
         )
-        report = {**utility_report(model, train, test), "epochs": section.train.epochs, "learns_public": learns_public}
+        report = {**utility_report(model, train, test), "epochs": section.train.epochs, "train_part": train_part,
+                  "test_part": test_part, "num_classes": num_classes, "train_images": len(train)}  # fmt: skip
         checkpoint = Path(args.out) / "model.pt"
         save_checkpoint(checkpoint, model, {section_name: section.model_dump()})
         atomic_write_json(args.metrics, report)

@@ -37,7 +37,7 @@ class TrainConfig(Section):
     schedule: Literal["cosine", "step", "onecycle", "none"] = "cosine"
     step_milestones: list[int] = Field(default_factory=list)
     step_gamma: float = Field(0.1, gt=0, le=1)
-    augment: Literal["none", "flip_shift"] = "none"
+    augment: Literal["none", "flip_shift", "flip_shift_robust"] = "none"
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     seed: int = 0
 
@@ -81,6 +81,8 @@ class SplitSection(Section):
     private_train_per_class: int = Field(ge=1)
     private_test_per_class: int = Field(ge=1)
     public_per_class: int = Field(ge=1)
+    judge_train_per_class: int | None = Field(None, ge=1)  # null = every training image of the class
+    judge_test_per_class: int | None = Field(None, ge=1)  # null = every test image of the class
     seed: int = 0
 
 
@@ -175,12 +177,15 @@ def all_sections() -> dict[str, type[BaseModel]]:
     """Core sections plus those owned by later modules (imported lazily: they import this one)."""
     from pipeline.compare.config import AutohardenSection, CompareSection
     from pipeline.export.config import ExportSection, RegisterSection, ServeSection
+    from pipeline.floor import FloorSection
     from pipeline.gate import GateSection
     from pipeline.prior import PriorConfig
     from pipeline.suite import AttackSection
+    from pipeline.target_gan import TargetGANSection
 
     return {
         **SECTIONS, "prior": section_from_dataclass(PriorConfig), "attack": AttackSection, "gate": GateSection,
+        "floor": FloorSection, "target_gan": TargetGANSection,
         "export": ExportSection, "register": RegisterSection, "serve": ServeSection,
         "compare": CompareSection, "autoharden": AutohardenSection,
     }  # fmt: skip

@@ -14,28 +14,42 @@ from pipeline.compare.markdown import pm
 RELEASE = {
     "approved": "**Approved for release.** Export (`dvc repro release/dvc.yaml`) may ship this checkpoint.",
     "rejected": "**Rejected: do not release.** Export refuses this checkpoint; see the failed checks.",
-    "inconclusive": "**Inconclusive: do not release.** The suite could not break the undefended baseline, "
-    "so it proves nothing about the hardened model.",
+    "inconclusive": "**Inconclusive: do not release.**",
 }
+STATUS = {"pass": "pass", "fail": "**fail**", "undecided": "*undecided*"}
+
+
+def interval(stat: dict[str, Any], signed: bool = False) -> str:
+    """``value [lower, upper]`` of a gate interval; ``signed`` for leakage (which can be negative)."""
+    f = "+.2f" if signed else ".2f"
+    return f"{stat['value']:{f}} [{stat['lower']:{f}}, {stat['upper']:{f}}]"
 
 
 def _checks(gate: dict[str, Any]) -> list[str]:
-    lines = ["| check | value | rule | passed | detail |", "|---|---|---|---|---|"]
+    lines = ["| check | value | bound | rule | status | attack | detail |", "|---|---|---|---|---|---|---|"]
     for c in gate["checks"]:
+        bound = "—" if c["bound"] is None else f"{c['bound']:.3f}"
+        attack = f"`{c['attack']}`" if c["attack"] else "—"
         lines.append(
-            f"| {c['name']} | {c['value']:.3f} | {c['comparison']} {c['threshold']} | "
-            f"{'yes' if c['passed'] else '**no**'} | {c['detail']} |"
+            f"| {c['name']} | {c['value']:.3f} | {bound} | {c['comparison']} {c['threshold']:.3g} | "
+            f"{STATUS[c['status']]} | {attack} | {c['detail']} |"
         )
     return lines
 
 
-def _attacks(baseline: dict[str, Any], hardened: dict[str, Any]) -> list[str]:
-    lines = ["| attack | baseline Acc@1 | hardened Acc@1 | hardened KNN |", "|---|---|---|---|"]
-    for name, row in hardened["attacks"].items():
-        base = baseline["attacks"].get(name)
+def attack_table(gate: dict[str, Any], hardened: dict[str, Any]) -> list[str]:
+    """Per attack: floor, baseline and hardened Acc@1 and both leakages (gate.json), hardened KNN (its report)."""
+    lines = [
+        "| attack | floor Acc@1 | baseline Acc@1 | hardened Acc@1 | baseline leakage | hardened leakage "
+        "| hardened KNN |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, row in gate["attacks"].items():
+        knn = hardened["attacks"].get(name, {}).get("knn_distance")
         lines.append(
-            f"| `{name}` | {pm(base['acc1'], 2) if base else '—'} | {pm(row['acc1'], 2)} | "
-            f"{pm(row['knn_distance'], 1)} |"
+            f"| `{name}` | {interval(row['floor_acc1'])} | {interval(row['baseline']['acc1'])} | "
+            f"{interval(row['hardened']['acc1'])} | {interval(row['baseline']['leakage'], True)} | "
+            f"{interval(row['hardened']['leakage'], True)} | {pm(knn, 1) if knn else '—'} |"
         )
     return lines
 
@@ -58,7 +72,7 @@ def render_model_card(
         "",
         "## Release decision",
         "",
-        f"Gate verdict: **{gate['verdict']}**. {RELEASE[gate['verdict']]}",
+        f"Gate verdict: **{gate['verdict']}**. {RELEASE[gate['verdict']]} Why: {gate['verdict_reason']}.",
         "",
         *_checks(gate),
         "",
@@ -98,21 +112,29 @@ def render_model_card(
         "## Privacy evaluation (model inversion)",
         "",
         f"Judge: an independent `{params['judge']['model']['arch']}` "
-        f"(natural accuracy {judge['natural_accuracy']:.3f}), never the target. Mean ± std over attack seeds {seeds}; "
-        f"control (untrained target) Acc@1 {pm(hardened['control']['acc1'], 2)} (chance "
-        f"{hardened['control']['chance_acc1']:.2f}).",
+        f"(natural accuracy {judge['natural_accuracy']:.3f}), never the target. Acc@1 counts the judge's correct "
+        f"calls over every reconstruction pooled over attack seeds {seeds}, with {gate['confidence'] * 100:g}% "
+        f"{gate['intervals']['acc1'].title()} intervals. The floor is the same suite against a model that knows "
+        "nothing of the private classes (what GAN priors and public data draw by themselves); leakage = Acc@1 − "
+        f"floor, with {gate['intervals']['leakage'].title()} intervals. The gate judges bounds, not points.",
         "",
-        *_attacks(attacks["baseline"], hardened),
+        *attack_table(gate, hardened),
         "",
         "## Caveats",
         "",
-        f"- Worst case on the hardened model: `{gate['deciding_attack']}` at {gate['hardened_worst_case_acc1']:.2f}; "
-        f"on the baseline `{gate['baseline_deciding_attack']}` at {gate['baseline_worst_case_acc1']:.2f}.",
-        "- One training run of the hardened model: its own training noise is not in these error bars "
+        f"- Worst-case leakage on the hardened model: `{gate['hardened_worst_case_leakage']['attack']}` at "
+        f"{interval(gate['hardened_worst_case_leakage'], True)}; on the baseline "
+        f"`{gate['baseline_worst_case_leakage']['attack']}` at {interval(gate['baseline_worst_case_leakage'], True)}. "
+        f"Worst-case Acc@1: `{gate['deciding_attack']}` at {gate['hardened_worst_case_acc1']:.2f} (baseline "
+        f"`{gate['baseline_deciding_attack']}` at {gate['baseline_worst_case_acc1']:.2f}).",
+        "- The intervals are per attack: a worst case over the suite is bounded by the largest per-attack bound, "
+        "without a correction for the number of attacks.",
+        "- One training run of the hardened model: its own training noise is not in these intervals, which "
+        "cover the sampling of reconstructions only "
         "(reports/comparison.md has defenses over several training seeds).",
         "- With public data drawn from the private classes, high Acc@1 partly measures how well the class "
-        "itself can be drawn, not memorisation of training images; `train_closer_fraction` in the attack "
-        "reports tests the latter.",
+        "itself can be drawn, which is what the floor subtracts; `train_closer_fraction` in the attack "
+        "reports tests memorisation of training images.",
         "",
     ]
     return "\n".join(lines)

@@ -1,10 +1,11 @@
 """``python -m pipeline.results [--readme README.md]``: the README's tables from the reports on disk.
 
-Reads reports/train_*.json, reports/harden.json, reports/attack/*.json and reports/gate.json and
-renders one markdown table (natural accuracy, per-attack judge Acc@1 and KNN distance, mean ± std
-over attack seeds); when reports/comparison.json (and reports/autoharden.json) exist, also the
-defense comparison. With ``--readme`` it replaces the blocks between the markers, so the README's
-numbers are always the ones the code produced.
+Reads reports/train_*.json, reports/harden.json, reports/attack/hardened.json and reports/gate.json
+and renders the utility and worst-case leakage table and, per attack, the floor's, the baseline's and
+the hardened model's judge Acc@1 and leakage over the floor with the gate's intervals; when
+reports/comparison.json (and reports/autoharden.json) exist, also the defense comparison. With
+``--readme`` it replaces the blocks between the markers, so the README's numbers are always the ones
+the code produced.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from pipeline.compare.markdown import main_table, pm
 from pipeline.io import atomic_write_text
+from pipeline.model_card import attack_table, interval
 
 BLOCKS = {"results": ("<!-- results:start -->", "<!-- results:end -->"),
           "comparison": ("<!-- comparison:start -->", "<!-- comparison:end -->")}  # fmt: skip
@@ -31,15 +33,18 @@ def render(reports: Path) -> str:
     baseline_train = _load(reports / "train_baseline.json")
     judge = _load(reports / "train_judge.json")
     harden = _load(reports / "harden.json")
-    attacks = {name: _load(reports / "attack" / f"{name}.json") for name in ("baseline", "hardened")}
+    hardened_attacks = _load(reports / "attack" / "hardened.json")
     gate = _load(reports / "gate.json")
-    seeds = attacks["baseline"]["seeds"]
+    seeds = hardened_attacks["seeds"]
+    confidence = f"{gate['confidence'] * 100:g}%"
+    worst = {m: gate[f"{m}_worst_case_leakage"] for m in ("baseline", "hardened")}
     lines = [
-        f"Independent judge's natural accuracy: {judge['natural_accuracy']:.3f}. "
-        f"Attack metrics: mean ± std over {len(seeds)} attack seeds {seeds}; "
-        f"{attacks['baseline']['attacks'][next(iter(attacks['baseline']['attacks']))]['reconstructions_per_seed']}"
-        " reconstructions per seed; Acc@1 by the judge (chance 0.10); KNN = squared L2 in judge features to the "
-        "nearest private training image of the class (higher = less leakage).",
+        f"Independent judge's natural accuracy: {judge['natural_accuracy']:.3f}. Attack Acc@1: the judge's correct "
+        f"calls over all reconstructions pooled over {len(seeds)} attack seeds {seeds}, {confidence} "
+        f"{gate['intervals']['acc1'].title()} intervals. Floor: the same suite against a model that knows nothing "
+        f"of the private classes. Leakage = Acc@1 − floor, {confidence} {gate['intervals']['leakage'].title()} "
+        "intervals. KNN = squared L2 in judge features to the nearest private training image of the class "
+        "(higher = less leakage), mean ± std over seeds.",
         "",
         "| | baseline | CALoR-hardened |",
         "|---|---|---|",
@@ -47,19 +52,19 @@ def render(reports: Path) -> str:
         f"{harden['natural_accuracy']:.3f} |",
         f"| train mean p_y | {baseline_train['train_mean_true_class_prob']:.3f} | "
         f"{harden['train_mean_true_class_prob']:.3f} |",
+        f"| **worst-case leakage** | **{interval(worst['baseline'], True)}** (`{worst['baseline']['attack']}`) | "
+        f"**{interval(worst['hardened'], True)}** (`{worst['hardened']['attack']}`) |",
+        f"| worst-case Acc@1 | {gate['baseline_worst_case_acc1']:.2f} (`{gate['baseline_deciding_attack']}`) | "
+        f"{gate['hardened_worst_case_acc1']:.2f} (`{gate['deciding_attack']}`) |",
+        "",
+        *attack_table(gate, hardened_attacks),
     ]
-    for name in attacks["baseline"]["attacks"]:
-        row = [attacks[m]["attacks"].get(name) for m in ("baseline", "hardened")]
-        cells = [f"{pm(r['acc1'], 2)} / {pm(r['knn_distance'], 1)}" if r else "—" for r in row]
-        lines.append(f"| `{name}` Acc@1 / KNN | {cells[0]} | {cells[1]} |")
-    control = [attacks[m]["control"]["acc1"] for m in ("baseline", "hardened")]
-    lines.append(f"| control: untrained target, Acc@1 | {pm(control[0], 2)} | {pm(control[1], 2)} |")
+    not_passed = [f"{c['name']} ({c['status']})" for c in gate["checks"] if c["status"] != "pass"]
     lines += [
-        f"| **worst case Acc@1** | **{gate['baseline_worst_case_acc1']:.2f}** (`{gate['baseline_deciding_attack']}`)"
-        f" | **{gate['hardened_worst_case_acc1']:.2f}** (`{gate['deciding_attack']}`) |",
         "",
         f"Gate verdict: **{gate['verdict']}**"
-        + (f" (failed: {', '.join(gate['failed_checks'])})" if gate["failed_checks"] else ""),
+        + (f" (not passed: {', '.join(not_passed)})" if not_passed else "")
+        + f". Why: {gate['verdict_reason']}.",
     ]
     return "\n".join(lines) + "\n"
 

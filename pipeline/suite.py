@@ -3,12 +3,19 @@
 For each suite entry and seed: run the attack on all private classes at once, then score the
 kept reconstructions with the *judge* (never the target): Acc@1/@5, KNN distance to the private
 training set, PSNR/SSIM to the nearest same-class private image, and whether reconstructions sit
-closer to private training images than to held-out test images. A control runs one attack against
-an untrained target of the same architecture: its Acc@1 must sit near chance.
+closer to private training images than to held-out test images. Besides the per-seed mean ± std,
+each attack reports its judged-correct count pooled over seeds (``acc1_pooled``), which the gate
+turns into confidence intervals.
+
+Attacks that need a GAN get the one of their ``prior_kind`` from ``priors``: the generic public
+prior, or a GAN trained against this very target (PLG-MI, KED-MI). The floor, the same suite
+against a model that knows nothing of the private classes, is attacked like any other model
+(``floor_model``) by its own stage.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +31,7 @@ from pipeline.metrics import attack_accuracy, judge_features, knn_distance_from_
 from pipeline.metrics.features import closeness_from_features
 from pipeline.metrics.similarity import nearest_neighbour_similarity
 from pipeline.models import Classifier, create_model
-from pipeline.prior import ImagePrior
-from pipeline.seeding import seed_everything
+from pipeline.seeding import seeded_rng
 from pipeline.train import LabelledImages
 
 METRICS = ("acc1", "acc5", "knn_distance", "psnr", "ssim", "train_closer_fraction", "seconds")
@@ -51,15 +57,21 @@ class AttackSection(Section):
     classes: list[int] | None = None  # None = every private class
     budget: BudgetSection
     suite: dict[str, SuiteEntry] = Field(min_length=1)
-    control: str  # suite entry re-run against an untrained target
     grid_samples_per_class: int = Field(4, ge=1)
 
     def model_post_init(self, _: Any) -> None:
         for key, entry in self.suite.items():
             if entry.attack not in ATTACKS:
                 raise ValueError(f"suite.{key}.attack: unknown attack {entry.attack!r}; known: {ATTACKS.names()}")
-        if self.control not in self.suite:
-            raise ValueError(f"control: {self.control!r} is not a suite entry; entries: {sorted(self.suite)}")
+            try:
+                create_attack(entry.attack, **entry.params)
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"suite.{key}.params: {err}") from None
+
+    def prior_kinds(self) -> set[str]:
+        """The GAN kinds the suite's attacks need (``generic``, ``plgmi``, ``kedmi``)."""
+        kinds = {ATTACKS.get(entry.attack).cls.prior_kind for entry in self.suite.values()}
+        return {kind for kind in kinds if kind is not None}
 
 
 @dataclass(frozen=True)
@@ -79,12 +91,15 @@ class PrivateReference:
 def score(result: AttackResult, judge: Classifier, reference: PrivateReference, seed: int) -> dict[str, float]:
     """Judge-based metrics of one attack run (the target's opinion is never a privacy metric)."""
     accuracy = attack_accuracy(judge, result.images, result.labels)
+    n = len(result.labels)
     features = judge_features(judge, result.images)
     similarity = nearest_neighbour_similarity(
         result.images, result.labels, reference.train.images, reference.train.labels
     )
     return {
         "acc1": accuracy["acc@1"],
+        "acc1_correct": round(accuracy["acc@1"] * n),
+        "reconstructions": n,
         "acc5": accuracy.get("acc@5", float("nan")),
         "knn_distance": knn_distance_from_features(
             features, result.labels, reference.train_features, reference.train.labels
@@ -114,38 +129,43 @@ def build_attack(entry: SuiteEntry, defense_knowledge: dict[str, Any]):
 
 def run_entry(
     entry: SuiteEntry, model: Classifier, classes: list[int], budget: BudgetSection, seed: int,
-    prior: ImagePrior, public_images: torch.Tensor, defense_knowledge: dict[str, Any],
+    priors: Mapping[str, Any], public_images: torch.Tensor, defense_knowledge: dict[str, Any],
 ) -> AttackResult:  # fmt: skip
     attack = build_attack(entry, defense_knowledge)
+    kind = type(attack).prior_kind
+    if kind is not None and kind not in priors:
+        raise ValueError(f"attack {entry.attack!r} needs a {kind!r} GAN, but only {sorted(priors)} were given")
     return attack.run(
         make_target(model, entry.attack), classes, AttackBudget(**(entry.budget or budget).model_dump()), seed,
-        generator=prior, public_images=public_images,
+        generator=priors.get(kind) if kind else None, public_images=public_images,
     )  # fmt: skip
 
 
-def untrained_like(model: Classifier, seed: int) -> Classifier:
-    seed_everything(10_000 + seed)
-    return create_model(model.config).eval()
+def floor_model(model: Classifier, seed: int) -> Classifier:
+    """An untrained model of ``model``'s architecture: it carries no information about any class."""
+    with seeded_rng(seed):
+        return create_model(model.config).eval()
 
 
 def run_suite(
-    model: Classifier, judge: Classifier, prior: ImagePrior, public_images: torch.Tensor,
+    model: Classifier, judge: Classifier, priors: Mapping[str, Any], public_images: torch.Tensor,
     reference: PrivateReference, cfg: AttackSection, defense_knowledge: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, AttackResult]]:  # fmt: skip
-    """Every entry × seed, aggregated as mean ± std; returns the report and seed-0 results for grids."""
+    """Every entry × seed, aggregated as mean ± std plus pooled counts; returns the report and seed-0 results."""
     classes = cfg.classes if cfg.classes is not None else list(range(model.num_classes))
     outside = sorted(set(classes) - set(range(model.num_classes)))
     if outside:
         raise ValueError(
             f"attack.classes: {outside} are not private classes of the target (0..{model.num_classes - 1})"
         )
-    report: dict[str, Any] = {"seeds": cfg.seeds, "classes": classes, "attacks": {}}
+    report: dict[str, Any] = {"seeds": cfg.seeds, "classes": classes, "chance_acc1": 1.0 / judge.num_classes,
+                              "attacks": {}}  # fmt: skip
     first_results: dict[str, AttackResult] = {}
     runs = [(name, seed) for name in cfg.suite for seed in cfg.seeds]
     per_run: dict[str, list[dict[str, float]]] = {name: [] for name in cfg.suite}
     for name, seed in tqdm(runs, desc="attack suite", unit="run"):
         entry = cfg.suite[name]
-        result = run_entry(entry, model, classes, cfg.budget, seed, prior, public_images, defense_knowledge)
+        result = run_entry(entry, model, classes, cfg.budget, seed, priors, public_images, defense_knowledge)
         per_run[name].append(score(result, judge, reference, seed))
         first_results.setdefault(name, result)
     for name, rows in per_run.items():
@@ -155,19 +175,8 @@ def run_suite(
             "loss": getattr(build_attack(entry, defense_knowledge), "identity_loss", None),
             "params": entry.params,
             "reconstructions_per_seed": len(first_results[name].labels),
+            "acc1_pooled": {"correct": sum(r["acc1_correct"] for r in rows),
+                            "n": sum(r["reconstructions"] for r in rows)},  # fmt: skip
             **{m: mean_std([r[m] for r in rows]) for m in METRICS if not any(r[m] != r[m] for r in rows)},
         }
-    control_rows = []
-    for seed in cfg.seeds:
-        result = run_entry(
-            cfg.suite[cfg.control], untrained_like(model, seed), classes, cfg.budget, seed, prior, public_images,
-            defense_knowledge,
-        )  # fmt: skip
-        control_rows.append(score(result, judge, reference, seed))
-    report["control"] = {
-        "entry": cfg.control,
-        "target": "untrained, same architecture",
-        "chance_acc1": 1.0 / judge.num_classes,
-        "acc1": mean_std([r["acc1"] for r in control_rows]),
-    }
     return report, first_results

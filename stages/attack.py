@@ -1,4 +1,7 @@
-"""Stage attack@<model>: the whole attack suite against one model, judged by the independent judge."""
+"""Stage attack@<model>: the whole attack suite against one model, judged by the independent judge.
+
+The GAN attacks get the generic public prior or the GANs trained against this model (``target_gan@<model>``).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from pipeline.config import MlflowSection, load_section
 from pipeline.io import atomic_write_json, sha256_file
 from pipeline.plots import reconstruction_grid
 from pipeline.prior import load_prior
+from pipeline.target_gan import load_target_gans
 from pipeline.stage_utils import load_part, read_manifest, stage_parser
 from pipeline.suite import AttackSection, PrivateReference, run_suite
 from pipeline.tracking import stage_run
@@ -26,20 +30,20 @@ def defense_knowledge(meta: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = stage_parser(__doc__, "name", "model", "judge", "prior", "data", "report", "grids")
+    parser = stage_parser(__doc__, "name", "model", "judge", "prior", "target-gans", "data", "report", "grids")
     args = parser.parse_args(argv)
     cfg = load_section("attack", args.params, AttackSection)
     experiment = load_section("mlflow", args.params, MlflowSection).experiment
     model, meta = load_checkpoint(args.model)
     judge, _ = load_checkpoint(args.judge)
-    prior, _ = load_prior(args.prior)
+    priors = {"generic": load_prior(args.prior)[0], **load_target_gans(args.target_gans, cfg.prior_kinds())}
     train, test = load_part(args.data, "private_train"), load_part(args.data, "private_test")
     public = load_part(args.data, "public").images  # images only: the attacker has no labels
     class_names = [c["name"] for c in read_manifest(args.data)["classes"]]
     knowledge = defense_knowledge(meta)
     with stage_run(f"attack@{args.name}", {"attack": cfg.model_dump(), "model": args.name}, experiment) as run:
         report, results = run_suite(
-            model, judge, prior, public, PrivateReference.build(judge, train, test), cfg, knowledge
+            model, judge, priors, public, PrivateReference.build(judge, train, test), cfg, knowledge
         )
         report = {"model": args.name, "checkpoint_sha256": sha256_file(args.model), "defense_knowledge": knowledge,
                   **report}  # fmt: skip

@@ -25,7 +25,8 @@ NAME = "public_only"
 
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(
-        __doc__, "baseline", "baseline-metrics", "judge", "prior", "data", "out", "report", "baseline-report"
+        __doc__, "baseline", "baseline-metrics", "judge", "prior", "data", "out", "report", "baseline-report",
+        "floor-report",
     )
     args = parser.parse_args(argv)
     compare = load_section("compare", args.params, CompareSection)

@@ -29,7 +29,7 @@ def load_reconstructions(models: Path, settings: list[str]) -> dict[str, dict]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__, "runs", "models", "data", "out", "markdown", "figures")
-    parser.add_argument("--grid-attacks", nargs="+", default=["gmi", "gmi_features"])
+    parser.add_argument("--grid-attacks", nargs="+", default=["plgmi", "plgmi_features", "deepinversion"])
     args = parser.parse_args(argv)
     gate = load_section("gate", args.params, GateSection)
     table = comparison(read_setting_reports(args.runs), gate)

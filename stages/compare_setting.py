@@ -10,21 +10,34 @@ replaces ``compare.seeds``.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from pipeline.checkpoint import load_checkpoint
-from pipeline.compare.config import CompareSection, CompareSetting, parse_overrides
-from pipeline.compare.run import CompareInputs, SeedLoop, harden, write_report
+from pipeline.compare.config import SEED_STRIDE, CompareSection, CompareSetting, parse_overrides
+from pipeline.compare.run import CompareInputs, SeedLoop, TrainedModel, harden, write_report
 from pipeline.config import MlflowSection, load_section, read_params
 from pipeline.defenses import DefenseData
 from pipeline.gate import GateSection
 from pipeline.prior import load_prior
 from pipeline.stage_utils import load_part, read_report, stage_parser
 from pipeline.suite import AttackSection, PrivateReference
+from pipeline.floor import FloorSection, build_floor
+from pipeline.target_gan import TargetGANSection
 from pipeline.tracking import stage_run
 
-BASELINE, SHIPPED = "baseline", "harden"
+
+def floor(inputs: CompareInputs, section: FloorSection, seed: int, data: str) -> TrainedModel:
+    """The floor model for one compare seed (its init/training seed shifted like every row's)."""
+    seeded = section.model_copy(update={"seed": section.seed + seed * SEED_STRIDE})
+    public = load_part(data, "public") if section.kind == "public_only" else None
+    start = time.perf_counter()
+    model = build_floor(inputs.baseline, seeded, public)
+    return TrainedModel(model, {"defense": "none", "floor": seeded.kind}, time.perf_counter() - start,
+                        {"floor": seeded.model_dump()})  # fmt: skip
+
+BASELINE, SHIPPED, FLOOR = "baseline", "harden", "floor"
 
 
 def load_inputs(args) -> CompareInputs:
@@ -36,10 +49,12 @@ def load_inputs(args) -> CompareInputs:
     return CompareInputs(
         baseline, baseline_accuracy, judge, prior, load_part(args.data, "public").images,
         DefenseData(train, test), PrivateReference.build(judge, train, test),
+        load_section("target_gan", args.params, TargetGANSection),
     )  # fmt: skip
 
 
-def baseline_attacks_by_seed(path: str | None) -> dict[int, dict[str, Any]] | None:
+def attacks_by_seed(path: str | None) -> dict[int, dict[str, Any]] | None:
+    """A row's attack reports keyed by compare seed (the baseline's and the floor's gate the others)."""
     if path is None:
         return None
     report = read_report(path)
@@ -53,14 +68,16 @@ def seed_loop(args, compare: CompareSection) -> SeedLoop:
         inputs=load_inputs(args),
         attack_for_seed=lambda seed: AttackSection.model_validate(compare.attack_raw(attack_raw, seed)),
         gate=load_section("gate", args.params, GateSection),
-        baseline_attacks=baseline_attacks_by_seed(args.baseline_report),
+        baseline_attacks=attacks_by_seed(args.baseline_report),
         out=Path(args.out),
+        floor_attacks=attacks_by_seed(getattr(args, "floor_report", None)),
     )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__, "name", "baseline", "baseline-metrics", "judge", "prior", "data", "out", "report")
     parser.add_argument("--baseline-report", help="the baseline's compare report: gate each seed against it")
+    parser.add_argument("--floor-report", help="the floor's compare report: the leakage floor per seed")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override the setting")
     parser.add_argument("--label", help="label in the report (default: the setting's)")
     parser.add_argument("--seeds", type=int, nargs="+", help="compare seeds (default: compare.seeds)")
@@ -69,6 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     experiment = load_section("mlflow", args.params, MlflowSection).experiment
     if args.name == BASELINE:
         setting, label, kind = None, "baseline (undefended)", "baseline"
+    elif args.name == FLOOR:
+        setting, label, kind = None, "floor: knows nothing of the private classes", "floor"
     elif args.name == SHIPPED:
         shipped = CompareSetting(label="shipped harden section", harden=read_params(args.params)["harden"])
         setting, label, kind = shipped, args.label or shipped.label, shipped.kind
@@ -81,6 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     loop = seed_loop(args, compare)
 
     def train(seed: int):
+        if args.name == FLOOR:
+            return floor(loop.inputs, load_section("floor", args.params, FloorSection), seed, args.data)
         return harden(loop.inputs, setting.harden_section(seed, overrides) if setting else None)
 
     with stage_run(f"compare@{args.name}", {"setting": args.name, "overrides": overrides}, experiment) as run:

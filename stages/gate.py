@@ -1,6 +1,9 @@
 """Stage gate: approve, reject or call inconclusive; always writes reports/gate.json and exits 0.
 
-``--strict`` exits 1 unless the verdict is ``approved`` (for CI jobs that must stop on a red gate).
+``--floor-attacks`` is the suite run against a model that knows nothing of the private classes; both
+models' leakage is measured over it. ``--strict`` exits 1 unless the verdict is ``approved`` (for CI
+jobs that must stop on a red gate). Reports the gate cannot judge end the stage with every problem
+and write nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from pipeline.tracking import stage_run
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser(__doc__, "baseline-attacks", "hardened-attacks", "harden-metrics", "checkpoint", "out")
+    parser = stage_parser(
+        __doc__, "baseline-attacks", "hardened-attacks", "floor-attacks", "harden-metrics", "checkpoint", "out"
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 unless the verdict is approved")
     args = parser.parse_args(argv)
     thresholds = load_section("gate", args.params, GateSection)
@@ -24,15 +29,24 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint_sha = sha256_file(args.checkpoint)
     if hardened.get("checkpoint_sha256") != checkpoint_sha:
         raise SystemExit(f"{args.hardened_attacks}: attacked a different checkpoint than {args.checkpoint}")
+    inputs = (read_report(args.baseline_attacks), hardened, read_report(args.floor_attacks),
+              read_report(args.harden_metrics))  # fmt: skip
+    try:
+        report = evaluate_gate(thresholds, *inputs, checkpoint_sha)
+    except ValueError as err:
+        raise SystemExit(
+            f"{err}\n(baseline: {args.baseline_attacks}, hardened: {args.hardened_attacks}, "
+            f"floor: {args.floor_attacks}, harden: {args.harden_metrics})"
+        ) from None
     with stage_run("gate", {"gate": thresholds.model_dump()}, experiment) as run:
-        report = evaluate_gate(
-            thresholds, read_report(args.baseline_attacks), hardened, read_report(args.harden_metrics), checkpoint_sha
-        )
         atomic_write_json(args.out, report)
-        run.log_metrics({c["name"]: c["value"] for c in report["checks"]})
+        metrics = {c["name"]: c["value"] for c in report["checks"]}
+        metrics.update({f"{c['name']}.bound": c["bound"] for c in report["checks"] if c["bound"] is not None})
+        run.log_metrics(metrics)
         run.set_tag("gate.verdict", report["verdict"])
         run.log_artifact(args.out)
-    print(f"gate: {report['verdict']} (failed: {report['failed_checks'] or 'none'})")
+    undecided = f"; undecided: {report['undecided_checks']}" if report["undecided_checks"] else ""
+    print(f"gate: {report['verdict']} (not passed: {report['failed_checks'] or 'none'}{undecided})")
     return 1 if args.strict and report["verdict"] != "approved" else 0
 
 

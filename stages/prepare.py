@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.data import PART_NAMES
 from pipeline.config import DataSection, MlflowSection, SplitSection, load_section
 from pipeline.prepare import prepare_split
 from pipeline.stage_utils import stage_parser
@@ -17,7 +18,7 @@ def main(argv: list[str] | None = None) -> None:
     experiment = load_section("mlflow", args.params, MlflowSection).experiment
     with stage_run("prepare", {"data": data.model_dump(), "split": split.model_dump()}, experiment) as run:
         mi_split = prepare_split(data, split, args.out)
-        counts = {name: len(mi_split.part(name).labels) for name in ("private_train", "private_test", "public")}
+        counts = {name: len(mi_split.part(name).labels) for name in PART_NAMES}
         run.log_metrics(counts, prefix="count.")
         run.log_artifact(Path(args.out) / "manifest.json")
     print(f"prepare ({mi_split.mode}): {counts}")

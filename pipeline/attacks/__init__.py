@@ -3,7 +3,7 @@
 Importing the package imports every implementation, so ``list_attacks()`` is always complete.
 """
 
-from pipeline.attacks import brep, gmi, pixel  # noqa: F401  (registration side effects)
+from pipeline.attacks import brep, gmi, kedmi, pixel, plgmi  # noqa: F401  (registration side effects)
 from pipeline.attacks.base import (
     Access,
     Attack,
@@ -15,8 +15,10 @@ from pipeline.attacks.base import (
 from pipeline.attacks.bpda import BPDATanh, with_bpda_tanh
 from pipeline.attacks.brep import BREPAttack
 from pipeline.attacks.gmi import CALOR_TARGET_CONFIDENCE, GMIAttack
+from pipeline.attacks.kedmi import KEDMIAttack
 from pipeline.attacks.losses import create_identity_loss, list_identity_losses
 from pipeline.attacks.pixel import PixelAttack
+from pipeline.attacks.plgmi import PLGMIAttack
 from pipeline.attacks.registry import (
     attack_defaults,
     create_attack,
@@ -34,7 +36,9 @@ __all__ = [
     "BREPAttack",
     "CALOR_TARGET_CONFIDENCE",
     "GMIAttack",
+    "KEDMIAttack",
     "LabelOnlyTarget",
+    "PLGMIAttack",
     "PixelAttack",
     "WhiteBoxTarget",
     "attack_defaults",

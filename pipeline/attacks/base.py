@@ -23,6 +23,12 @@ from torch import nn
 from pipeline.models import Classifier
 from pipeline.prior import ImagePrior
 from pipeline.seeding import seeded_rng
+from pipeline.target_gan.networks import ConditionalPrior, KEDMIPrior
+
+Prior = ImagePrior | ConditionalPrior | KEDMIPrior
+# What an attack's ``prior_kind`` asks for as ``generator=``: the generic public GAN, or a GAN
+# trained against the attacked target (pipeline.target_gan).
+PRIOR_TYPES: dict[str, type] = {"generic": ImagePrior, "plgmi": ConditionalPrior, "kedmi": KEDMIPrior}
 
 
 class Access(enum.Enum):
@@ -144,12 +150,24 @@ def check_classes(classes: Sequence[int] | torch.Tensor | np.ndarray, num_classe
 class Attack(abc.ABC):
     """Base class: subclasses are dataclasses whose fields are the attack's parameters.
 
-    Subclasses set ``requires`` and ``uses_prior``, implement ``_check_params`` (append problems
-    to the list, naming the parameter and the value) and ``_run``.
+    Subclasses set ``requires`` and ``prior_kind`` (a key of ``PRIOR_TYPES``, None = no prior),
+    implement ``_check_params`` (append problems to the list, naming the parameter and the value)
+    and ``_run``. ``uses_prior`` is derived: True exactly when ``prior_kind`` is not None.
     """
 
     requires: ClassVar[Access]
+    prior_kind: ClassVar[str | None] = None
     uses_prior: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "prior_kind" not in cls.__dict__ and cls.__dict__.get("uses_prior") and cls.prior_kind is None:
+            cls.prior_kind = "generic"  # an attack that only declares uses_prior = True takes the generic GAN
+        if cls.prior_kind is not None and cls.prior_kind not in PRIOR_TYPES:
+            raise TypeError(
+                f"{cls.__name__}.prior_kind must be None or one of {sorted(PRIOR_TYPES)}, got {cls.prior_kind!r}"
+            )
+        cls.uses_prior = cls.prior_kind is not None
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -168,7 +186,7 @@ class Attack(abc.ABC):
     @abc.abstractmethod
     def _run(
         self, target: LabelOnlyTarget, classes: torch.Tensor, budget: AttackBudget,
-        prior: ImagePrior | None, public_images: torch.Tensor | None,
+        prior: Prior | None, public_images: torch.Tensor | None,
     ) -> AttackResult: ...  # fmt: skip
 
     def run(
@@ -177,7 +195,7 @@ class Attack(abc.ABC):
         classes: Sequence[int],
         budget: AttackBudget,
         seed: int,
-        generator: ImagePrior | None = None,
+        generator: Prior | None = None,
         public_images: torch.Tensor | np.ndarray | None = None,
     ) -> AttackResult:
         """Reconstruct ``budget.samples_per_class`` images for each class, all classes in one batch.
@@ -187,7 +205,9 @@ class Attack(abc.ABC):
             classes: class ids in ``range(target.num_classes)``.
             budget: steps, candidates per class, samples kept per class.
             seed: seeds every random draw; the caller's global RNG state is left untouched.
-            generator: the GAN prior (required when ``uses_prior``, ignored otherwise).
+            generator: the GAN prior of the attack's ``prior_kind`` (an ``ImagePrior`` for "generic",
+                a ``ConditionalPrior`` / ``KEDMIPrior`` trained against this target for "plgmi" /
+                "kedmi"); required when ``uses_prior``, ignored otherwise.
             public_images: public images (N, C, H, W), uint8 or float in [0, 1]; required when
                 ``uses_public_images``, ignored otherwise.
         """
@@ -210,14 +230,24 @@ class Attack(abc.ABC):
         result.seconds = time.perf_counter() - start
         return result
 
-    @staticmethod
-    def _check_prior(generator: ImagePrior | None, target: LabelOnlyTarget) -> ImagePrior:
-        if not isinstance(generator, ImagePrior):
-            raise TypeError(f"generator must be an ImagePrior (see pipeline.prior), got {type(generator).__name__}")
+    def _check_prior(self, generator: Prior | None, target: LabelOnlyTarget) -> Prior:
+        expected = PRIOR_TYPES[self.prior_kind]  # type: ignore[index]
+        if not isinstance(generator, expected):
+            hint = "pipeline.prior" if self.prior_kind == "generic" else "pipeline.target_gan"
+            raise TypeError(
+                f"{type(self).__name__} needs a {self.prior_kind!r} prior: generator must be a {expected.__name__} "
+                f"(see {hint}), got {type(generator).__name__}"
+            )
         cfg = generator.config
         shape = (cfg.channels, cfg.image_size, cfg.image_size)
         if shape != target.image_shape:
             raise ValueError(f"generator makes images of shape {shape}, the target expects {target.image_shape}")
+        num_classes = getattr(generator, "num_classes", None)
+        if num_classes is not None and num_classes != target.num_classes:
+            raise ValueError(
+                f"generator was trained against a {num_classes}-class target, this target has {target.num_classes} "
+                "classes: train the target-specific GAN against this target"
+            )
         return generator
 
 

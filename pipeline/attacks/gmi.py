@@ -64,7 +64,7 @@ class GMIAttack(AugmentedAttack):
     """
 
     requires = Access.WHITE_BOX
-    uses_prior = True
+    prior_kind = "generic"
 
     augment: bool = True  # random augmentation of every image at every optimisation step
 

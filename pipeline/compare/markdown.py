@@ -52,6 +52,22 @@ def attack_table(table: dict[str, Any]) -> list[str]:
     return lines
 
 
+def gate_rule(gate: dict[str, Any], accuracy_floor: float) -> list[str]:
+    """The gate's rule in words, from its thresholds (``GateSection.model_dump()``)."""
+    confidence = f"{gate['confidence'] * 100:g}%"
+    return [
+        f"Gate, per seed, judged on {confidence} bounds over all reconstructions pooled over the attack seeds: "
+        "leakage = Acc@1 − floor (the same suite against a model that knows nothing of the private classes, "
+        f"Newcombe interval). The baseline's worst-case leakage must be ≥ {gate['min_baseline_leakage']} with a "
+        "lower bound > 0, else `inconclusive`; the hardened model's worst-case leakage (upper bound) ≤ "
+        f"{gate['max_leakage_ratio']} × the baseline's; worst-case Acc@1 (Wilson upper bound) ≤ "
+        f"{gate['max_attack_acc1']}; natural accuracy ≥ baseline − {gate['max_accuracy_drop']} = "
+        f"{accuracy_floor:.3f}; min KNN ≥ {gate['min_knn_distance']}. An interval straddling a threshold makes "
+        "the check undecided and the verdict `inconclusive`. The worst-case Acc@1 in the tables is a mean of "
+        "point estimates; the gate's bounds are in each compare report.",
+    ]
+
+
 def render(table: dict[str, Any], figures: dict[str, str], command: str) -> str:
     gate = table["gate"]
     baseline = table["rows"][0]
@@ -69,8 +85,7 @@ def render(table: dict[str, Any], figures: dict[str, str], command: str) -> str:
         "worst case is the strongest attack per seed, then averaged. Δ vs control is against the plain "
         "cross-entropy fine-tune with the same budget.",
         "",
-        f"Gate: worst-case Acc@1 ≤ {gate['max_attack_acc1']}, natural accuracy ≥ baseline − "
-        f"{gate['max_accuracy_drop']} = {table['accuracy_floor']:.3f}, min KNN ≥ {gate['min_knn_distance']}.",
+        *gate_rule(gate, table["accuracy_floor"]),
         "",
         "## Accuracy vs privacy",
         "",

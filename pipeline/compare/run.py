@@ -29,9 +29,14 @@ from pipeline.models import Classifier
 from pipeline.prior import ImagePrior
 from pipeline.stage_utils import utility_report
 from pipeline.suite import AttackSection, PrivateReference, run_suite
+from pipeline.target_gan import TargetGANSection, train_target_gans
 from pipeline.tracking import StageRun
 
 ATTACK_METRICS = ("acc1", "knn_distance", "train_closer_fraction", "psnr", "ssim")
+GATE_RECORD_KEYS = (
+    "verdict", "verdict_reason", "failed_checks", "undecided_checks", "checks", "hardened_worst_case_leakage",
+    "baseline_worst_case_leakage", "checkpoint_sha256",
+)  # fmt: skip
 SUMMARY_METRICS = ("natural_accuracy", "natural_accuracy_drop", "train_mean_true_class_prob", "worst_case_acc1")
 
 
@@ -46,6 +51,7 @@ class CompareInputs:
     public_images: torch.Tensor
     data: DefenseData
     reference: PrivateReference
+    target_gan: TargetGANSection  # each attacked model gets its own PLG-MI / KED-MI GANs
 
 
 @dataclass
@@ -89,9 +95,9 @@ def attack_trained(inputs: CompareInputs, trained: TrainedModel, attack: AttackS
     utility = utility_report(model, inputs.data.train, inputs.data.test)
     knowledge = attacker_knowledge(trained.defense_report)
     start = time.perf_counter()
-    attacks, results = run_suite(
-        model, inputs.judge, inputs.prior, inputs.public_images, inputs.reference, attack, knowledge
-    )
+    priors = {"generic": inputs.prior, **train_target_gans(
+        model, inputs.public_images, inputs.target_gan, inputs.prior, attack.prior_kinds(), progress=False)}  # fmt: skip
+    attacks, results = run_suite(model, inputs.judge, priors, inputs.public_images, inputs.reference, attack, knowledge)
     attack_seconds = time.perf_counter() - start
     drop = inputs.baseline_natural_accuracy - utility["natural_accuracy"]
     deciding, worst = worst_case(attacks)
@@ -119,16 +125,18 @@ def evaluate_seed(
 
 def gate_record(
     record: dict[str, Any], baseline_accuracy: float, gate: GateSection, baseline_attacks: dict[str, Any],
-    checkpoint_sha256: str,
+    floor_attacks: dict[str, Any], checkpoint_sha256: str,
 ) -> dict[str, Any]:  # fmt: skip
-    """The release gate's verdict on one seed, against the baseline attacked with the same seed."""
+    """The release gate's verdict on one seed, against the baseline attacked with the same seed, both
+    measured over the same floor (the suite against a model that knows nothing of the private classes)."""
     harden_report = {"natural_accuracy": record["natural_accuracy"], "baseline_natural_accuracy": baseline_accuracy}
-    verdict = evaluate_gate(gate, baseline_attacks, record["attacks"], harden_report, checkpoint_sha256)
-    return {k: verdict[k] for k in ("verdict", "failed_checks", "checks", "checkpoint_sha256")}
+    verdict = evaluate_gate(gate, baseline_attacks, record["attacks"], floor_attacks, harden_report, checkpoint_sha256)
+    return {k: verdict[k] for k in GATE_RECORD_KEYS}
 
 
 def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean ± std over seeds of utility, worst case and every attack's judge Acc@1."""
+    """Mean ± std over seeds of utility, worst case and every attack's judge Acc@1; with gate records, the
+    verdicts and (where recorded) the hardened worst-case leakage over the floor."""
     attack_names = list(records[0]["attacks"]["attacks"])
     summary: dict[str, Any] = {m: mean_std([r[m] for r in records]) for m in SUMMARY_METRICS}
     summary["attacks"] = {
@@ -145,6 +153,9 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     )
     if all("gate" in r for r in records):
         summary["gate_verdicts"] = dict(Counter(r["gate"]["verdict"] for r in records))
+        if all("hardened_worst_case_leakage" in r["gate"] for r in records):
+            leakage = [r["gate"]["hardened_worst_case_leakage"]["value"] for r in records]
+            summary["worst_case_leakage"] = mean_std(leakage)
     summary["seconds"] = {phase: sum(r["seconds"][phase] for r in records) for phase in ("train", "attack")}
     return summary
 
@@ -163,8 +174,8 @@ class SeedLoop:
     """What a comparison row does with every seed, whatever trains its model.
 
     ``out`` receives one checkpoint per seed and the first seed's reconstructions; each seed is
-    gated against the baseline attacked with that seed (``baseline_attacks``; None = not gated,
-    the baseline row itself).
+    gated against the baseline and the floor attacked with that seed (``baseline_attacks`` and
+    ``floor_attacks``; None = not gated: the baseline and floor rows themselves).
     """
 
     inputs: CompareInputs
@@ -172,6 +183,7 @@ class SeedLoop:
     gate: GateSection
     baseline_attacks: dict[int, dict[str, Any]] | None
     out: Path
+    floor_attacks: dict[int, dict[str, Any]] | None = None
 
     def run(self, seeds: list[int], train: Callable[[int], TrainedModel], label: str, run: StageRun) -> list[dict]:
         records = []
@@ -181,11 +193,12 @@ class SeedLoop:
             checkpoint = self.out / f"seed{seed}.pt"
             save_checkpoint(checkpoint, trained.model, trained.checkpoint_meta)
             if self.baseline_attacks is not None:
-                if seed not in self.baseline_attacks:
-                    raise SystemExit(f"the baseline's compare report has no run for seed {seed}; re-run the baseline")
+                for row, runs in (("baseline", self.baseline_attacks), ("floor", self.floor_attacks or {})):
+                    if seed not in runs:
+                        raise SystemExit(f"the {row}'s compare report has no run for seed {seed}; re-run the {row}")
                 outcome.record["gate"] = gate_record(
                     outcome.record, self.inputs.baseline_natural_accuracy, self.gate, self.baseline_attacks[seed],
-                    sha256_file(checkpoint),
+                    self.floor_attacks[seed], sha256_file(checkpoint),
                 )  # fmt: skip
             records.append(outcome.record)
             if len(records) == 1:  # the first seed's reconstructions feed the side-by-side grids

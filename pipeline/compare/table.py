@@ -11,7 +11,8 @@ from typing import Any
 
 from pipeline.gate import GateSection
 
-KIND_ORDER = {"baseline": 0, "reference": 1, "control": 2, "defense": 3, "ablation": 4}
+KIND_ORDER = {"baseline": 0, "floor": 1, "reference": 2, "control": 3, "defense": 4, "ablation": 5}
+UNGATED_KINDS = ("baseline", "floor")  # what the gate measures against, not candidates for release
 DEFENSE_FACTS = {  # what each defense reports about itself that a reviewer wants next to its row
     "calor": ("phases", "target_confidence"),
     "mid": ("beta", "train_kl", "train_kl_term"),
@@ -74,13 +75,14 @@ def comparison(reports: list[dict[str, Any]], gate: GateSection) -> dict[str, An
     """Everything reports/comparison.json holds."""
     rows = build_rows(reports)
     baseline = rows[0]
-    passing = [r["setting"] for r in rows[1:] if r["gate_verdicts"] and set(r["gate_verdicts"]) == {"approved"}]
+    candidates = [r for r in rows if r["kind"] not in UNGATED_KINDS]  # the rows a release could ship
+    passing = [r["setting"] for r in candidates if r["gate_verdicts"] and set(r["gate_verdicts"]) == {"approved"}]
     return {
         "seeds": baseline["seeds"],
         "gate": gate.model_dump(),
         "accuracy_floor": baseline["natural_accuracy"]["mean"] - gate.max_accuracy_drop,
         "rows": rows,
         "approved_on_every_seed": passing,
-        "most_private": min(rows[1:], key=lambda r: r["worst_case_acc1"]["mean"])["setting"] if len(rows) > 1 else None,
+        "most_private": min(candidates, key=lambda r: r["worst_case_acc1"]["mean"])["setting"] if candidates else None,
         "total_seconds": sum(r["seconds"]["train"] + r["seconds"]["attack"] for r in rows),
     }

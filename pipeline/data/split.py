@@ -5,6 +5,11 @@ target's private training images, so disjointness is checked on source indices a
 raise. Private labels are remapped to ``0..k-1`` (in ``private_classes`` order) so a target is
 trained with ``num_classes = k``; in ``class_disjoint`` mode public labels follow as ``k..``. They are
 kept for the judge and evaluation only; attacks must never read them.
+
+The judge (the independent evaluator, never the attacker) gets its own, larger parts: ``judge_train``
+(training-set images of every class the judge tells apart, private training images included, as in
+the literature's evaluation models) and ``judge_test`` (test-set images of the same classes), with
+the same label scheme.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -23,7 +28,7 @@ from pipeline.data.errors import ConfigError, DataError
 from pipeline.io import atomic_save_npz, atomic_write_json, load_npz, sha256_file
 
 SPLIT_MODES: tuple[str, ...] = ("sample_disjoint", "class_disjoint")
-PART_NAMES: tuple[str, ...] = ("private_train", "private_test", "public")
+PART_NAMES: tuple[str, ...] = ("private_train", "private_test", "public", "judge_train", "judge_test")
 MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
 
@@ -31,6 +36,8 @@ FORMAT_VERSION = 1
 _STREAM_PRIVATE_TRAIN_AND_PUBLIC = 0
 _STREAM_PRIVATE_TEST = 1
 _STREAM_PUBLIC_CLASS = 2
+_STREAM_JUDGE_TRAIN = 3
+_STREAM_JUDGE_TEST = 4
 
 
 def _is_int(value: Any) -> bool:
@@ -61,6 +68,8 @@ class SplitConfig:
     private_train_per_class: int = 3000
     private_test_per_class: int = 1000
     public_per_class: int = 3000
+    judge_train_per_class: int | None = None  # None = every training image of the class
+    judge_test_per_class: int | None = None  # None = every test image of the class
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -72,6 +81,10 @@ class SplitConfig:
             value = getattr(self, name)
             if not _is_int(value) or value < 1:
                 raise ConfigError(f"SplitConfig.{name}: must be a positive integer, got {value!r}")
+        for name in ("judge_train_per_class", "judge_test_per_class"):
+            value = getattr(self, name)
+            if value is not None and (not _is_int(value) or value < 1):
+                raise ConfigError(f"SplitConfig.{name}: must be a positive integer or null (all), got {value!r}")
         if not _is_int(self.seed) or self.seed < 0:
             raise ConfigError(f"SplitConfig.seed: must be a non-negative integer, got {self.seed!r}")
         if self.mode == "sample_disjoint" and self.public_classes is not None:
@@ -126,6 +139,8 @@ class MISplit:
     private_train: SplitPart
     private_test: SplitPart
     public: SplitPart
+    judge_train: SplitPart
+    judge_test: SplitPart
     private_classes: tuple[int, ...]
     public_classes: tuple[int, ...]
     class_names: tuple[str, ...]  # index = remapped label
@@ -175,6 +190,19 @@ def _part(images: np.ndarray, per_class: list[np.ndarray], new_labels: list[int]
         [np.full(len(ix), lab, dtype=np.int64) for ix, lab in zip(per_class, new_labels, strict=True)]
     )
     return SplitPart(images=images[indices], labels=labels, indices=indices, source=source)
+
+
+def _judge_part(
+    labels: np.ndarray, images: np.ndarray, classes: list[int], per_class: int | None, key: list[int], source: str,
+    name_of: Callable[[int], str],
+) -> SplitPart:  # fmt: skip
+    """Up to ``per_class`` images of each judge class (None = all of them), labelled like the split."""
+    pieces = []
+    for cls in classes:
+        available = int((labels == cls).sum())
+        count = available if per_class is None else per_class
+        pieces.extend(_sample(labels, cls, [count], [*key, cls], f"judge class {cls} ({name_of(cls)}): the {source}"))
+    return _part(images, pieces, list(range(len(classes))), source)
 
 
 def _check_disjoint(a: SplitPart, a_name: str, b: SplitPart, b_name: str) -> None:
@@ -252,6 +280,11 @@ def make_mi_split(
             public_pieces.extend(_sample(train_labels, cls, [cfg.public_per_class], key, who))
         public_labels = list(range(k, k + len(public)))
 
+    judge_classes = private + (public if cfg.mode == "class_disjoint" else [])
+    judge_train = _judge_part(train_labels, train_images, judge_classes, cfg.judge_train_per_class,
+                              [seed, _STREAM_JUDGE_TRAIN], "train", name_of)
+    judge_test = _judge_part(test_labels, test_images, judge_classes, cfg.judge_test_per_class,
+                             [seed, _STREAM_JUDGE_TEST], "test", name_of)
     private_train = _part(train_images, train_pieces, list(range(k)), "train")
     private_test = _part(test_images, test_pieces, list(range(k)), "test")
     public_part = _part(train_images, public_pieces, public_labels, "train")
@@ -263,6 +296,8 @@ def make_mi_split(
         private_train=private_train,
         private_test=private_test,
         public=public_part,
+        judge_train=judge_train,
+        judge_test=judge_test,
         private_classes=tuple(private),
         public_classes=tuple(public),
         class_names=tuple(names),

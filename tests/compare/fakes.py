@@ -5,12 +5,29 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.compare.run import summarise
+from pipeline.gate import GateSection
+
+RECONSTRUCTIONS = 200  # judged reconstructions per attack, pooled over seeds
+GATE_LIMITS = {"min_baseline_leakage": 0.3, "max_leakage_ratio": 0.5, "max_attack_acc1": 0.3,
+               "max_accuracy_drop": 0.05, "min_knn_distance": 1.0, "confidence": 0.95}  # fmt: skip
+
+
+def gate_section(**change: float) -> GateSection:
+    """The gate's thresholds for these tests, with ``change`` applied."""
+    return GateSection(**{**GATE_LIMITS, **change})
 
 
 def attacks_report(**acc1: float) -> dict[str, Any]:
-    """A run_suite-shaped report: one attack seed, the given Acc@1 per attack, KNN distance 5."""
+    """A run_suite-shaped report: one attack seed, the given Acc@1 per attack (pooled over
+    ``RECONSTRUCTIONS``), KNN distance 5."""
     stat = lambda v: {"mean": v, "std": 0.0, "n": 1}  # noqa: E731
-    return {"attacks": {name: {"acc1": stat(a), "knn_distance": stat(5.0)} for name, a in acc1.items()}}
+    return {
+        "attacks": {
+            name: {"acc1": stat(a), "knn_distance": stat(5.0), "loss": "max_margin",
+                   "acc1_pooled": {"correct": round(a * RECONSTRUCTIONS), "n": RECONSTRUCTIONS}}
+            for name, a in acc1.items()
+        }
+    }  # fmt: skip
 
 
 def fake_record(seed: int, accuracy: float, acc1: dict[str, float], verdict: str | None, **report: Any) -> dict:

@@ -7,11 +7,10 @@ import json
 import pytest
 
 from pipeline.compare.autoharden import grid_point, merge_seeds, select
-from pipeline.gate import GateSection
 from stages import autoharden_select
-from tests.compare.fakes import setting_report
+from tests.compare.fakes import GATE_LIMITS, gate_section, setting_report
 
-GATE = GateSection(max_accuracy_drop=0.05, max_attack_acc1=0.3, min_knn_distance=1.0, min_baseline_attack_acc=0.6)
+GATE = gate_section()
 
 
 def point(rank: int, b: float, accuracies: list[float], worst: list[float], verdict: str = "rejected") -> dict:
@@ -68,8 +67,7 @@ def test_stage_writes_choice_markdown_and_heatmap(tmp_path, monkeypatch):
     for rank, b, acc, worst in [(3, 2.0, 0.80, 0.1), (3, 8.0, 0.88, 0.5), (5, 2.0, 0.87, 0.35), (5, 8.0, 0.9, 0.7)]:
         (runs / f"r{rank}-b{b}-s0.json").write_text(json.dumps(point(rank, b, [acc], [worst])))
     params = tmp_path / "params.yaml"
-    params.write_text("gate: {max_accuracy_drop: 0.05, max_attack_acc1: 0.3, min_knn_distance: 1.0, "
-                      "min_baseline_attack_acc: 0.6}\n")  # fmt: skip
+    params.write_text(f"gate: {json.dumps(GATE_LIMITS)}\n")
     out, md, fig = tmp_path / "autoharden.json", tmp_path / "autoharden.md", tmp_path / "autoharden" / "sweep.png"
     autoharden_select.main(["--params", str(params), "--runs", str(runs), "--out", str(out),
                             "--markdown", str(md), "--figure", str(fig)])  # fmt: skip
@@ -82,3 +80,24 @@ def test_stage_writes_choice_markdown_and_heatmap(tmp_path, monkeypatch):
 def test_stage_without_runs_says_what_to_run(tmp_path):
     with pytest.raises(SystemExit, match="dvc repro autoharden/dvc.yaml"):
         autoharden_select.main(["--runs", str(tmp_path), "--out", "x", "--markdown", "y", "--figure", "z"])
+
+
+def failing(report: dict, check: str) -> dict:
+    """``report`` with ``check`` failed on its first seed (as the per-seed gate records carry it)."""
+    report["seeds"][0]["gate"] = {"checks": [{"name": check, "status": "fail", "passed": False}]}
+    return report
+
+
+def test_a_point_failing_a_non_privacy_check_is_not_chosen_however_private():
+    points = [
+        grid_point(failing(point(3, 2.0, [0.88], [0.05]), "min_knn_distance")),  # reconstructions too close
+        grid_point(failing(point(5, 4.0, [0.88], [0.40]), "leakage_ratio")),  # privacy checks do not filter
+    ]
+    result = select(points, GATE)
+    assert (result["chosen"]["rank"], result["chosen"]["b"]) == (5, 4.0)
+    assert points[0]["failed_checks"] == ["min_knn_distance"]
+
+
+def test_when_no_point_is_eligible_each_says_why():
+    result = select([grid_point(failing(point(3, 2.0, [0.88], [0.05]), "min_knn_distance"))], GATE)
+    assert result["chosen"] is None and result["why_none"] == {"r=3, b=2": ["min_knn_distance"]}

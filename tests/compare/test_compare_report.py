@@ -11,10 +11,9 @@ from PIL import Image
 from pipeline.compare.figures import attack_heatmap, side_by_side_grid, tradeoff_plot
 from pipeline.compare.markdown import render
 from pipeline.compare.table import comparison, read_setting_reports
-from pipeline.gate import GateSection
-from tests.compare.fakes import setting_report
+from tests.compare.fakes import gate_section, setting_report
 
-GATE = GateSection(max_accuracy_drop=0.05, max_attack_acc1=0.3, min_knn_distance=1.0, min_baseline_attack_acc=0.6)
+GATE = gate_section()
 
 
 def write_reports(directory, *reports) -> None:
@@ -76,6 +75,8 @@ def test_markdown_shows_the_table_numbers(runs):
     assert "![trade-off](c/t.png)" in text and "![grid_gmi](c/g.png)" in text
     assert "Approved on every seed: calor" in text and "`make compare`" in text
     assert "| mid | 0.40 ± 0.14 | 0.15 ± 0.07 |" in text
+    assert "worst-case leakage (upper bound) ≤ 0.5 × the baseline's" in text
+    assert "worst-case Acc@1 (Wilson upper bound) ≤ 0.3" in text and "judged on 95% bounds" in text
 
 
 def test_figures_are_written_as_png(runs, tmp_path):

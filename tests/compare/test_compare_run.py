@@ -12,6 +12,7 @@ from pipeline.compare.run import (
     CompareInputs,
     SeedLoop,
     TrainedModel,
+    attack_trained,
     attacker_knowledge,
     evaluate_seed,
     gate_record,
@@ -19,16 +20,17 @@ from pipeline.compare.run import (
     summarise,
 )
 from pipeline.defenses import DefenseData
-from pipeline.gate import GateSection
 from pipeline.io import sha256_file
 from pipeline.stage_utils import utility_report
-from pipeline.suite import AttackSection, PrivateReference
+from pipeline.suite import AttackSection, PrivateReference, floor_model
+from pipeline.target_gan import TargetGANSection
 from pipeline.train import LabelledImages
 from tests.attacks import toy
-from tests.compare.fakes import attacks_report, fake_record
+from tests.compare.fakes import attacks_report, fake_record, gate_section
 from tests.defenses.tiny import state_equal, tiny_train
 
-GATE = GateSection(max_accuracy_drop=0.05, max_attack_acc1=0.3, min_knn_distance=0.0, min_baseline_attack_acc=0.5)
+GATE = gate_section(min_knn_distance=0.0)
+FLOOR = attacks_report(gmi=0.1, pixel=0.1)
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +42,13 @@ def inputs() -> CompareInputs:
     accuracy = utility_report(baseline, train, test)["natural_accuracy"]
     return CompareInputs(
         baseline, accuracy, judge, toy.template_prior(), toy.toy_images(8, seed=3)[0],
-        DefenseData(train, test), PrivateReference.build(judge, train, test),
+        DefenseData(train, test), PrivateReference.build(judge, train, test), TargetGANSection(),
     )  # fmt: skip
 
 
 def tiny_attack(seed: int) -> AttackSection:
     return AttackSection.model_validate({
-        "seeds": [seed], "budget": {"steps": 3, "restarts": 2, "samples_per_class": 2}, "control": "gmi",
+        "seeds": [seed], "budget": {"steps": 3, "restarts": 2, "samples_per_class": 2},
         "suite": {"gmi": {"attack": "gmi"}, "gmi_confidence": {"attack": "gmi_confidence", "adapt_to_defense": True}},
     })  # fmt: skip
 
@@ -98,19 +100,33 @@ def test_knowledge_is_only_what_the_defense_publishes():
     ("hardened", "accuracy", "verdict", "failed"),
     [
         ({"gmi": 0.2, "pixel": 0.1}, 0.88, "approved", []),
-        ({"gmi": 0.2, "pixel": 0.4}, 0.88, "rejected", ["worst_case_attack_acc1"]),
-        ({"gmi": 0.2}, 0.80, "rejected", ["natural_accuracy_drop"]),
+        ({"gmi": 0.2, "pixel": 0.4}, 0.88, "rejected", ["worst_case_attack_acc1"]),  # 0.40 [0.33, 0.47] > 0.3
+        ({"gmi": 0.2, "pixel": 0.1}, 0.80, "rejected", ["natural_accuracy_drop"]),
+        ({"gmi": 0.3, "pixel": 0.1}, 0.88, "inconclusive", ["worst_case_attack_acc1"]),  # [0.24, 0.37] straddles
     ],
 )
-def test_gate_record_judges_each_seed_against_the_same_seed_baseline(hardened, accuracy, verdict, failed):
+def test_gate_record_judges_each_seed_against_the_same_seed_baseline_and_floor(hardened, accuracy, verdict, failed):
     record = {"natural_accuracy": accuracy, "attacks": attacks_report(**hardened)}
-    gate = gate_record(record, 0.90, GATE, attacks_report(gmi=0.9, pixel=0.5), "abc")
+    gate = gate_record(record, 0.90, GATE, attacks_report(gmi=0.9, pixel=0.5), FLOOR, "abc")
     assert gate["verdict"] == verdict and gate["failed_checks"] == failed and gate["checkpoint_sha256"] == "abc"
+    assert gate["baseline_worst_case_leakage"]["value"] == pytest.approx(0.8)
+    assert gate["hardened_worst_case_leakage"]["attack"] == max(hardened, key=hardened.get)
 
 
-def test_gate_record_is_inconclusive_when_the_baseline_is_not_broken():
+def test_gate_record_is_inconclusive_when_the_baseline_does_not_leak_over_the_floor():
     record = {"natural_accuracy": 0.9, "attacks": attacks_report(gmi=0.1)}
-    assert gate_record(record, 0.9, GATE, attacks_report(gmi=0.3), "x")["verdict"] == "inconclusive"
+    gate = gate_record(record, 0.9, GATE, attacks_report(gmi=0.3), attacks_report(gmi=0.1), "x")
+    assert gate["verdict"] == "inconclusive" and "baseline_leaks" in gate["failed_checks"]
+
+
+def test_summary_carries_the_gate_verdicts_and_worst_case_leakage():
+    records = [fake_record(seed, 0.88, {"gmi": acc}, None) for seed, acc in enumerate((0.2, 0.3))]
+    for record in records:
+        record["gate"] = gate_record(record, 0.9, GATE, attacks_report(gmi=0.9), attacks_report(gmi=0.1), "x")
+    summary = summarise(records)
+    assert summary["gate_verdicts"] == {"approved": 1, "inconclusive": 1}
+    assert summary["worst_case_leakage"]["mean"] == pytest.approx(0.15)
+    assert "worst_case_leakage" not in summarise([fake_record(0, 0.88, {"gmi": 0.2}, "approved")])
 
 
 def test_summary_is_mean_and_sample_std_over_seeds():
@@ -142,7 +158,9 @@ class MetricsRecorder:
 
 def test_seed_loop_writes_a_checkpoint_per_seed_and_gates_it_against_that_seeds_baseline(inputs, tmp_path):
     baseline_runs = {seed: evaluate_seed(inputs, None, tiny_attack(seed), seed).record["attacks"] for seed in (0, 1)}
-    loop = SeedLoop(inputs, tiny_attack, GATE, baseline_runs, tmp_path)
+    floor = TrainedModel(floor_model(inputs.baseline, 0), {"defense": "none"}, 0.0)
+    floor_runs = {seed: attack_trained(inputs, floor, tiny_attack(seed), seed).record["attacks"] for seed in (0, 1)}
+    loop = SeedLoop(inputs, tiny_attack, GATE, baseline_runs, tmp_path, floor_runs)
     recorder = MetricsRecorder()
     records = loop.run([0, 1], lambda seed: harden(inputs, None), "baseline copy", recorder)
 
@@ -155,6 +173,8 @@ def test_seed_loop_writes_a_checkpoint_per_seed_and_gates_it_against_that_seeds_
         }
         checks = {c["name"]: c for c in record["gate"]["checks"]}
         assert checks["natural_accuracy_drop"]["value"] == pytest.approx(0.0)
+        # an untouched copy leaks exactly as much over the floor as the baseline it copies
+        assert checks["leakage_ratio"]["value"] == pytest.approx(checks["baseline_leaks"]["value"])
         assert record["gate"]["checkpoint_sha256"] == sha256_file(tmp_path / f"seed{seed}.pt")
         assert recorder.metrics[f"seed{seed}.worst_case_acc1"] == record["worst_case_acc1"]
     grids = torch.load(tmp_path / "reconstructions.pt", weights_only=True)
@@ -162,7 +182,7 @@ def test_seed_loop_writes_a_checkpoint_per_seed_and_gates_it_against_that_seeds_
 
 
 def test_seed_loop_refuses_a_seed_the_baseline_was_not_attacked_with(inputs, tmp_path):
-    loop = SeedLoop(inputs, tiny_attack, GATE, {0: {}}, tmp_path)
+    loop = SeedLoop(inputs, tiny_attack, GATE, {0: {}}, tmp_path, {0: {}})
     untouched = TrainedModel(inputs.baseline, {"defense": "none"}, 0.0)
     with pytest.raises(SystemExit, match="no run for seed 2"):
         loop.run([2], lambda seed: untouched, "x", MetricsRecorder())

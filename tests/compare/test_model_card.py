@@ -6,46 +6,46 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.gate import evaluate_gate
 from pipeline.model_card import render_model_card
-from tests.compare.fakes import attacks_report
+from tests.compare.fakes import attacks_report, gate_section
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def gate_report(verdict: str, worst: float) -> dict:
-    checks = [
-        {"name": "baseline_broken", "value": 0.9, "threshold": 0.6, "comparison": ">=", "passed": True, "detail": ""},
-        {"name": "worst_case_attack_acc1", "value": worst, "threshold": 0.3, "comparison": "<=",
-         "passed": worst <= 0.3, "detail": "strongest attack on the hardened model: gmi"},
-    ]  # fmt: skip
-    return {
-        "verdict": verdict, "checks": checks, "checkpoint_sha256": "f00d", "deciding_attack": "gmi",
-        "hardened_worst_case_acc1": worst, "baseline_deciding_attack": "gmi", "baseline_worst_case_acc1": 0.9,
-    }  # fmt: skip
-
-
-def card(verdict: str, worst: float) -> str:
+def card(worst: float, hardened_accuracy: float = 0.88) -> str:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     manifest = {"mode": "sample_disjoint", "seed": 0, "classes": [{"name": "T-shirt"}, {"name": "Boot"}]}
     utility = {"natural_accuracy": 0.9, "train_mean_true_class_prob": 0.91, "ece": 0.02}
-    hardened = {**attacks_report(gmi=worst), "seeds": [0, 1, 2],
-                "control": {"acc1": {"mean": 0.1, "std": 0.01}, "chance_acc1": 0.1}}  # fmt: skip
+    baseline, floor = attacks_report(gmi=0.9), attacks_report(gmi=0.1)
+    hardened = {**attacks_report(gmi=worst), "seeds": [0, 1, 2], "checkpoint_sha256": "f00d"}
+    harden = {"natural_accuracy": hardened_accuracy, "baseline_natural_accuracy": 0.9}
+    gate = evaluate_gate(gate_section(), baseline, hardened, floor, harden, "f00d")
     return render_model_card(
         params, manifest, utility, {"natural_accuracy": 0.83},
-        {"natural_accuracy": 0.88, "train_mean_true_class_prob": 0.75, "ece": 0.15},
-        {"baseline": attacks_report(gmi=0.9), "hardened": hardened}, gate_report(verdict, worst),
+        {**harden, "train_mean_true_class_prob": 0.75, "ece": 0.15},
+        {"baseline": baseline, "hardened": hardened}, gate,
     )  # fmt: skip
 
 
 def test_rejected_card_says_do_not_release_and_flags_the_failed_check():
-    text = card("rejected", 0.87)
+    text = card(0.87)
     assert "Gate verdict: **rejected**" in text and "do not release" in text
-    assert "| worst_case_attack_acc1 | 0.870 | <= 0.3 | **no** |" in text
-    assert "| `gmi` | 0.90 ± 0.00 | 0.87 ± 0.00 |" in text
+    assert "Why: failed on the evidence: leakage_ratio, worst_case_attack_acc1." in text
+    assert "| worst_case_attack_acc1 | 0.870 | 0.910 | <= 0.3 | **fail** | `gmi` |" in text
+    assert "| `gmi` | 0.10 [0.07, 0.15] | 0.90 [0.85, 0.93] | 0.87 [0.82, 0.91] | +0.80 [+0.73, +0.85] |" in text
     assert "| natural accuracy | 0.900 | 0.880 |" in text and "T-shirt, Boot" in text
-    assert "`f00d`" in text
+    assert "`f00d`" in text and "control" not in text
+    assert "95% Wilson intervals" in text and "Newcombe intervals" in text
 
 
 def test_approved_card_allows_release():
-    text = card("approved", 0.2)
-    assert "**Approved for release.**" in text and "| worst_case_attack_acc1 | 0.200 | <= 0.3 | yes |" in text
+    text = card(0.1)
+    assert "**Approved for release.**" in text and "| worst_case_attack_acc1 | 0.100 | 0.149 | <= 0.3 | pass |" in text
+    assert "| baseline_leaks | 0.800 | 0.730 | >= 0.3 | pass | `gmi` |" in text
+
+
+def test_undecided_card_says_more_reconstructions_are_needed():
+    text = card(0.3)  # Acc@1 0.30 [0.24, 0.37] against max 0.3
+    assert "Gate verdict: **inconclusive**. **Inconclusive: do not release.** Why: undecided:" in text
+    assert "more reconstructions" in text and "| *undecided* |" in text

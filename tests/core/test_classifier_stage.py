@@ -36,13 +36,14 @@ def run_stage(tmp_path, params, stage, section, split_dir):
 
 
 @pytest.mark.parametrize(
-    "split,judge_classes,learns_public",
+    "split,judge_classes",
     [
-        ({"mode": "sample_disjoint"}, 10, False),
-        ({"mode": "class_disjoint", "private_classes": [0, 1, 2, 3, 4], "public_classes": [5, 6, 7, 8, 9]}, 10, True),
+        ({"mode": "sample_disjoint"}, 10),
+        ({"mode": "class_disjoint", "private_classes": [0, 1, 2, 3, 4], "public_classes": [5, 6, 7, 8, 9]}, 10),
+        ({"mode": "class_disjoint", "private_classes": [0, 1], "public_classes": [5, 6, 7]}, 5),
     ],
 )
-def test_target_and_judge_class_spaces(stage_env, split, judge_classes, learns_public):
+def test_target_and_judge_class_spaces(stage_env, split, judge_classes):
     tmp_path, params = stage_env
     split_dir = tmp_path / "prepared"
     prepare_split(
@@ -53,7 +54,10 @@ def test_target_and_judge_class_spaces(stage_env, split, judge_classes, learns_p
     private = len(split.get("private_classes", range(10)))
     baseline = run_stage(tmp_path, params, "train_baseline", "baseline", split_dir)
     judge = run_stage(tmp_path, params, "train_judge", "judge", split_dir)
-    assert baseline["learns_public"] is False and judge["learns_public"] is learns_public
+    # the target learns the private split; the judge every class of the split, from its larger parts
+    assert (baseline["train_part"], baseline["num_classes"], baseline["train_images"]) == ("private_train", private, 5 * private)
+    assert (judge["train_part"], judge["test_part"]) == ("judge_train", "judge_test")
+    assert judge["num_classes"] == judge_classes and judge["train_images"] == 12 * judge_classes
     assert load_checkpoint(tmp_path / "baseline" / "model.pt")[0].num_classes == private
     judge_model, meta = load_checkpoint(tmp_path / "judge" / "model.pt")
     assert judge_model.num_classes == judge_classes

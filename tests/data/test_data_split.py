@@ -204,6 +204,8 @@ def test_save_load_round_trip(tmp_path, data, sources):
     assert manifest["image_shape"] == [1, 3, 3]
     assert SplitConfig.from_dict(manifest["config"]) == split.config
     assert sorted(p.name for p in out.iterdir()) == [
+        "judge_test.npz",
+        "judge_train.npz",
         "manifest.json",
         "private_test.npz",
         "private_train.npz",
@@ -289,3 +291,26 @@ def test_overlap_check_raises():
         _check_disjoint(part([1, 2]), "private_train", part([2, 3]), "public")
     with pytest.raises(DataError, match="same train-set image twice"):
         _check_disjoint(part([1, 1]), "private_train", part([3]), "public")
+
+
+def test_judge_parts_cover_every_class_the_judge_tells_apart(data):
+    split = _split(data, mode="class_disjoint", private_classes=[3, 1], public_classes=[0])
+    # labels follow the split's scheme: private 3 → 0, private 1 → 1, public 0 → 2
+    for part, source in ((split.judge_train, "train"), (split.judge_test, "test")):
+        assert part.source == source
+        pairs = set(zip(part.labels.tolist(), _original(part, data).tolist(), strict=True))
+        assert pairs == {(0, 3), (1, 1), (2, 0)}
+    # null = every image of the class: the judge sees more than the target (private training images included)
+    assert split.judge_train.counts_per_class() == {0: 12, 1: 12, 2: 12}
+    assert split.judge_test.counts_per_class() == {0: 5, 1: 5, 2: 5}
+    assert set(split.private_train.indices) < set(split.judge_train.indices)
+
+
+def test_judge_parts_can_be_subsampled_and_are_checked(data):
+    split = _split(data, judge_train_per_class=7, judge_test_per_class=2)
+    assert split.judge_train.counts_per_class() == {0: 7, 1: 7, 2: 7, 3: 7}
+    assert split.judge_test.counts_per_class() == {0: 2, 1: 2, 2: 2, 3: 2}
+    with pytest.raises(DataError, match=r"judge class 0 \(zero\): the train set has 12 images of it, the split needs 13"):
+        _split(data, judge_train_per_class=13)
+    with pytest.raises(ConfigError, match="judge_test_per_class"):
+        _split(data, judge_test_per_class=0)

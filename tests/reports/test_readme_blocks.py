@@ -7,11 +7,11 @@ import json
 import pytest
 
 from pipeline.compare.table import comparison
-from pipeline.gate import GateSection
-from pipeline.results import render_comparison, replace_block
-from tests.compare.fakes import setting_report
+from pipeline.gate import evaluate_gate
+from pipeline.results import render, render_comparison, replace_block
+from tests.compare.fakes import attacks_report, gate_section, setting_report
 
-GATE = GateSection(max_accuracy_drop=0.05, max_attack_acc1=0.3, min_knn_distance=1.0, min_baseline_attack_acc=0.6)
+GATE = gate_section()
 
 
 def test_replace_block_keeps_the_text_around_it():
@@ -40,3 +40,22 @@ def test_comparison_block_shows_the_rows_and_the_autoharden_choice(tmp_path):
     assert "chose r = 5, b = 4 (worst case 0.50 ± 0.10, accuracy drop +0.010); passes the gate: **no**" in (
         render_comparison(tmp_path)
     )
+
+
+def test_results_block_shows_acc1_floor_and_leakage_with_intervals_and_the_verdict(tmp_path):
+    baseline, floor = attacks_report(gmi=0.9, pix=0.4), attacks_report(gmi=0.1, pix=0.1)
+    hardened = {**attacks_report(gmi=0.3, pix=0.2), "seeds": [0, 1]}
+    harden = {"natural_accuracy": 0.88, "baseline_natural_accuracy": 0.9, "train_mean_true_class_prob": 0.7}
+    files = {
+        "train_baseline.json": {"natural_accuracy": 0.9, "train_mean_true_class_prob": 0.95},
+        "train_judge.json": {"natural_accuracy": 0.83}, "harden.json": harden, "attack/hardened.json": hardened,
+        "gate.json": evaluate_gate(GATE, baseline, hardened, floor, harden, "abc"),
+    }  # fmt: skip
+    for name, data in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(json.dumps(data))
+    block = render(tmp_path)
+    assert "| **worst-case leakage** | **+0.80 [+0.73, +0.85]** (`gmi`) | **+0.20 [+0.12, +0.28]** (`gmi`) |" in block
+    assert "| `pix` | 0.10 [0.07, 0.15] | 0.40 [0.33, 0.47] | 0.20 [0.15, 0.26] | +0.30 [+0.22, +0.38] |" in block
+    assert "95% Wilson intervals" in block and "control" not in block
+    assert "Gate verdict: **inconclusive** (not passed: worst_case_attack_acc1 (undecided))." in block

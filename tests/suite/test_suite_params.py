@@ -21,11 +21,13 @@ def attack_params(tmp_path, **changes) -> Path:
 
 def test_default_attack_section_is_valid():
     cfg = load_section("attack", REPO / "params.yaml", AttackSection)
-    assert cfg.control in cfg.suite and len(cfg.seeds) >= 3
+    assert len(cfg.seeds) >= 3
+    assert {"generic", "plgmi", "kedmi"} <= cfg.prior_kinds()  # prior-free and prior-based attacks together
+    assert {"pixel", "deepinversion"} <= {entry.attack for entry in cfg.suite.values()}
 
 
 def test_unknown_attack_is_named(tmp_path):
-    path = attack_params(tmp_path, suite={"x": {"attack": "telepathy"}}, control="x")
+    path = attack_params(tmp_path, suite={"x": {"attack": "telepathy"}})
     with pytest.raises(ValueError, match=r"suite\.x\.attack.*telepathy"):
         load_section("attack", path, AttackSection)
 
@@ -36,9 +38,10 @@ def test_zero_budget_is_named(tmp_path):
         load_section("attack", path, AttackSection)
 
 
-def test_control_must_be_a_suite_entry(tmp_path):
-    with pytest.raises(ValueError, match="control"):
-        load_section("attack", attack_params(tmp_path, control="nope"), AttackSection)
+def test_bad_attack_params_are_refused_when_params_load(tmp_path):
+    path = attack_params(tmp_path, suite={"x": {"attack": "gmi", "params": {"lr": -1.0}}})
+    with pytest.raises(ValueError, match=r"suite\.x\.params.*lr"):
+        load_section("attack", path, AttackSection)
 
 
 def test_unknown_loss_is_named(tmp_path):
@@ -54,4 +57,4 @@ def test_class_outside_the_private_set_is_named(tmp_path):
     cfg = load_section("attack", attack_params(tmp_path, classes=[3, 12]), AttackSection)
     model = create_model(ModelConfig(arch="convnet", num_classes=10, width=8))
     with pytest.raises(ValueError, match=r"attack\.classes: \[12\]"):
-        run_suite(model, model, None, None, None, cfg, {})
+        run_suite(model, model, {}, None, None, cfg, {})

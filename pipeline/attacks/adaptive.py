@@ -1,0 +1,92 @@
+"""Parameters and set-up shared by latent-space attacks with adaptive variants (PLG-MI, KED-MI).
+
+The identity loss (incl. LOMMA's logit loss and the confidence-aware loss against CALoR's p*),
+BPDA through the head's tanh, and pre-head feature anchors from public images are parameters, so
+each variant is a registry preset, not a subclass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from pipeline.attacks.anchors import estimate_class_anchors
+from pipeline.attacks.augment import AugmentedAttack
+from pipeline.attacks.base import WhiteBoxTarget, check_param
+from pipeline.attacks.bpda import with_bpda_tanh
+from pipeline.attacks.losses import IdentityLoss, build_identity_loss, identity_loss_problems
+
+
+@dataclass(frozen=True)
+class LossSetup:
+    """What the optimisation loop needs: the target to differentiate, the loss, optional anchors."""
+
+    grad_target: WhiteBoxTarget  # BPDA-patched copy when ``bpda``
+    identity: IdentityLoss
+    anchor_rows: torch.Tensor | None  # (N, d) per candidate, or None without the feature term
+    augment: nn.Module  # random views for optimisation (when ``augment``) and robust scoring
+    info: dict[str, object]
+
+
+@dataclass(kw_only=True)
+class AdaptiveLatentAttack(AugmentedAttack):
+    """Shared parameters: identity loss, BPDA, feature anchors, learning rate and latent clamp."""
+
+    augment: bool = True  # optimise through random augmentations of every image at every step
+    views: int = 2  # augmented views per step (PLG-MI uses two)
+    identity_loss: str = "max_margin"
+    target_confidence: float | None = None
+    lr: float = 0.1
+    latent_bound: float = 3.0
+    bpda: bool = False
+    feature_weight: float = 0.0
+    anchor_top_k: int = 32
+    anchor_pool: int = 2000
+
+    def _check_params(self, problems: list[str]) -> None:
+        super()._check_params(problems)
+        check_param(problems, self.lr > 0, "lr", self.lr, "be > 0")
+        check_param(problems, self.latent_bound > 0, "latent_bound", self.latent_bound, "be > 0")
+        check_param(problems, self.feature_weight >= 0, "feature_weight", self.feature_weight, "be >= 0")
+        for name in ("views", "anchor_top_k", "anchor_pool"):
+            value = getattr(self, name)
+            ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+            check_param(problems, ok, name, value, "be a positive int")
+        problems.extend(identity_loss_problems(self.identity_loss, self.target_confidence))
+
+    @property
+    def uses_public_images(self) -> bool:
+        return self.feature_weight > 0
+
+    def _loss_setup(
+        self, target: WhiteBoxTarget, classes: torch.Tensor, restarts: int, public_images: torch.Tensor | None
+    ) -> LossSetup:
+        info: dict[str, object] = {}
+        grad_target = target
+        if self.bpda:
+            patched, replaced = with_bpda_tanh(target.model)
+            grad_target = WhiteBoxTarget(patched)
+            info["bpda_replaced_tanh"] = replaced
+        anchor_rows = None
+        if self.feature_weight > 0:
+            if public_images is None:
+                raise ValueError("public_images is required when feature_weight > 0, got None")
+            pool = public_images[torch.randperm(len(public_images))[: self.anchor_pool]]
+            anchors, assigned = estimate_class_anchors(target, pool, classes, self.anchor_top_k)
+            info["anchor_labelled_y"] = assigned.tolist()
+            anchor_rows = anchors.repeat_interleave(restarts, dim=0)
+        identity = build_identity_loss(self.identity_loss, self.target_confidence)
+        return LossSetup(grad_target, identity, anchor_rows, self._augmentation(), info)
+
+    def _identity_term(self, setup: LossSetup, x: torch.Tensor, labels: torch.Tensor, views: int) -> torch.Tensor:
+        """Mean over ``views`` augmented views of identity (+ feature_weight · anchor distance)."""
+        total = x.new_zeros(())
+        for _ in range(views):
+            feats = setup.grad_target.features(setup.augment(x) if self.augment else x)
+            loss = setup.identity(setup.grad_target.head(feats), labels).mean()
+            if setup.anchor_rows is not None:
+                loss = loss + self.feature_weight * (feats - setup.anchor_rows).pow(2).mean()
+            total = total + loss
+        return total / views

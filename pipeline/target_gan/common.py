@@ -1,0 +1,139 @@
+"""What both target-specific GANs share: pseudo-labels, architecture, threads, EMA, BN recalibration."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from pipeline.models import Classifier
+from pipeline.prior.networks import ImagePrior, PriorConfig
+from pipeline.target_gan.config import GANSection
+from pipeline.target_gan.networks import ConditionalPrior, KEDMIPrior
+
+
+@dataclass
+class TargetGANResult:
+    """The trained, frozen prior; per-iteration losses (names depend on the GAN); wall-clock seconds."""
+
+    prior: ConditionalPrior | KEDMIPrior
+    history: dict[str, list[float]]
+    seconds: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def frozen_target(model: Classifier) -> Classifier:
+    """Eval-mode copy without parameter gradients (the GAN never changes the target)."""
+    if not isinstance(model, Classifier):
+        raise TypeError(f"target_model must be a pipeline.models.Classifier, got {type(model).__name__}")
+    frozen = copy.deepcopy(model).eval()
+    frozen.requires_grad_(False)
+    return frozen
+
+
+@torch.no_grad()
+def target_probabilities(model: nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """(N, K) softmax probabilities of the target, in eval mode, batch by batch."""
+    was_training = model.training
+    model.eval()
+    try:
+        return torch.cat([model(chunk).softmax(1) for chunk in images.split(batch_size)])
+    finally:
+        model.train(was_training)
+
+
+def pseudo_label(
+    target_model: nn.Module, public_images_float: torch.Tensor, classes: Sequence[int], top_k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """PLG-MI's pseudo-labels: per class, the ``top_k`` public images the target is surest of.
+
+    Each image is assigned to the target's argmax class (so it serves at most one class), then
+    each class keeps its ``top_k`` assigned images by that class's probability. A class with fewer
+    assigned images keeps all of them.
+
+    Returns:
+        images (M, C, H, W) grouped class by class, most confident first, and labels (M,).
+    """
+    if not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"top_k must be a positive int, got {top_k!r}")
+    probs = target_probabilities(target_model, public_images_float)
+    predicted = probs.argmax(1)
+    chosen, labels = [], []
+    for c in classes:
+        members = torch.nonzero(predicted == c).squeeze(1)
+        order = torch.argsort(probs[members, c], descending=True, stable=True)[:top_k]
+        chosen.append(members[order])
+        labels.append(torch.full((len(order),), int(c), dtype=torch.int64))
+    index = torch.cat(chosen)
+    return public_images_float[index], torch.cat(labels)
+
+
+def architecture(target_model: Classifier, cfg: GANSection, warm_start: ImagePrior | None) -> PriorConfig:
+    """The GAN's PriorConfig: image shape from the target, sizes from ``cfg``, checked against the warm start."""
+    if cfg.warm_start and warm_start is None:
+        raise ValueError("warm_start is true in the config, but no generic prior was given (warm_start=None)")
+    if not cfg.warm_start and warm_start is not None:
+        raise ValueError("warm_start is false in the config, but a generic prior was given; pass None")
+    model_cfg = target_model.config
+    arch = PriorConfig(
+        image_size=model_cfg.image_size, channels=model_cfg.in_channels, latent_dim=cfg.latent_dim,
+        gen_width=cfg.gen_width, disc_width=cfg.disc_width, batch_size=cfg.batch_size, seed=cfg.seed,
+    )  # fmt: skip
+    if warm_start is not None:
+        keys = ("image_size", "channels", "latent_dim", "gen_width", "disc_width")
+        wrong = [f"{k}: {getattr(arch, k)} vs prior {getattr(warm_start.config, k)}"
+                 for k in keys if getattr(arch, k) != getattr(warm_start.config, k)]  # fmt: skip
+        if wrong:
+            raise ValueError("warm-start prior does not match the target/config architecture: " + "; ".join(wrong))
+    return arch
+
+
+@contextlib.contextmanager
+def torch_threads(num_threads: int | None) -> Iterator[None]:
+    """Set torch's intra-op threads for the block (None keeps the current setting), then restore."""
+    if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
+        raise ValueError(f"num_threads must be a positive int or None, got {num_threads!r}")
+    previous = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, net: nn.Module, decay: float) -> None:
+    for avg, param in zip(ema.parameters(), net.parameters(), strict=True):
+        avg.lerp_(param, 1 - decay)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(gen: nn.Module, draw_batch: Any, batches: int = 32) -> None:
+    """Exact BN running averages over ``batches`` calls of ``draw_batch(gen)`` in train mode."""
+    norms = [m for m in gen.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+    gen.train()
+    for _ in range(batches):
+        draw_batch(gen)
+    for m, momentum in zip(norms, saved, strict=True):
+        m.momentum = momentum
+    gen.eval()
+
+
+def as_float_images(images_uint8: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
+    """uint8 (N, C, H, W) of the target's image shape → float in [0, 1]."""
+    tensor = torch.as_tensor(images_uint8)
+    if tensor.dtype != torch.uint8:
+        raise TypeError(f"public images must be uint8 (N, C, H, W), got dtype {tensor.dtype}")
+    if tensor.ndim != 4 or tuple(tensor.shape[1:]) != shape:
+        raise ValueError(f"public images must have shape (N, {', '.join(map(str, shape))}), got {tuple(tensor.shape)}")
+    return tensor.float().div_(255.0)
