@@ -54,6 +54,15 @@ def attack_table(gate: dict[str, Any], hardened: dict[str, Any]) -> list[str]:
     return lines
 
 
+PROTOCOL_NOTE = {  # what each split mode lets the gate say, in one sentence
+    "class_disjoint": "The attacker's public data shows none of the private classes, so what an attack draws of "
+    "them beyond the floor is what the model gives away.",
+    "sample_disjoint": "The attacker's public data already shows every private class, so a model that never saw a "
+    "private image is attacked as well as this one; the gate therefore says `inconclusive` whenever the baseline "
+    "leaks nothing beyond that public-only floor, which is the honest answer on this protocol.",
+}
+
+
 def render_model_card(
     params: dict[str, Any], manifest: dict[str, Any], baseline: dict[str, Any], judge: dict[str, Any],
     harden: dict[str, Any], attacks: dict[str, dict[str, Any]], gate: dict[str, Any],
@@ -94,7 +103,8 @@ def render_model_card(
         "",
         "## Data",
         "",
-        f"- Source: `{params['data']['source']}`; split mode `{manifest['mode']}` (seed {manifest['seed']}).",
+        f"- Source: `{params['data']['source']}`; split mode `{manifest['mode']}` (seed {manifest['seed']}). "
+        + PROTOCOL_NOTE.get(manifest["mode"], ""),
         f"- Private classes: {classes}.",
         f"- Private train / test per class: {params['split']['private_train_per_class']} / "
         f"{params['split']['private_test_per_class']}; attacker's public data: {params['split']['public_per_class']} "

@@ -58,11 +58,17 @@ class KEDMIAttack(AdaptiveLatentAttack):
 
     identity_weight: float = 100.0  # λ of the paper
     init_log_sigma: float = 0.0
+    # Independent (μ, σ) per class, each from a random μ (the authors re-run the search from several
+    # seeds): one distribution per class collapsed to a single mode on Fashion-MNIST — all of a
+    # class's samples judged right or all wrong.
+    distributions: int = 5
 
     def _check_params(self, problems: list[str]) -> None:
         super()._check_params(problems)
         check_param(problems, self.identity_weight > 0, "identity_weight", self.identity_weight, "be > 0")
         check_param(problems, -10 <= self.init_log_sigma <= 2, "init_log_sigma", self.init_log_sigma, "be in [-10, 2]")
+        check_param(problems, isinstance(self.distributions, int) and self.distributions >= 1, "distributions",
+                    self.distributions, "be a positive int")  # fmt: skip
 
     def _run(
         self, target: LabelOnlyTarget, classes: torch.Tensor, budget: AttackBudget,
@@ -74,9 +80,12 @@ class KEDMIAttack(AdaptiveLatentAttack):
         setup = self._loss_setup(target, classes, budget.restarts, public_images)
         gen, disc = prior.generator, prior.discriminator
         labels = classes.repeat_interleave(budget.restarts)  # class-major: (classes × restarts,)
-        rows = torch.arange(len(classes)).repeat_interleave(budget.restarts)
-        mu = torch.zeros(len(classes), prior.latent_dim, requires_grad=True)
-        log_sigma = torch.full((len(classes), prior.latent_dim), self.init_log_sigma, requires_grad=True)
+        per_class = min(self.distributions, budget.restarts)
+        # candidate j of class i samples distribution (i, j mod per_class)
+        rows = (torch.arange(len(classes)).repeat_interleave(budget.restarts) * per_class
+                + torch.arange(budget.restarts).repeat(len(classes)) % per_class)  # fmt: skip
+        mu = torch.randn(len(classes) * per_class, prior.latent_dim).requires_grad_()
+        log_sigma = torch.full((len(classes) * per_class, prior.latent_dim), self.init_log_sigma, requires_grad=True)
         optimizer = torch.optim.Adam([mu, log_sigma], lr=self.lr)
 
         def draw() -> torch.Tensor:  # (N, latent) samples of each row's class distribution

@@ -29,9 +29,14 @@ class GANSection(Section):
 
 
 class PLGMISection(GANSection):
-    """PLG-MI's conditional GAN (Yuan et al., AAAI 2023), scaled down for CPU."""
+    """PLG-MI's conditional GAN (Yuan et al., AAAI 2023), scaled down for CPU.
 
-    iterations: int = Field(1500, ge=1)
+    Defaults chosen on the class_disjoint Fashion-MNIST baseline (warm start, 1 thread; attack
+    ``plgmi`` with 120 steps, 50 candidates → 40 kept per class, judged Acc@1): 300 iterations
+    ≈ 50 s → 0.66; 800 iterations → 0.78 (≈ 2× the time); untrained-target control 0.035.
+    """
+
+    iterations: int = Field(300, ge=1)
     lr_g: float = Field(2e-4, gt=0)
     lr_d: float = Field(2e-4, gt=0)
     beta1: float = Field(0.0, ge=0, lt=1)
@@ -50,13 +55,17 @@ class PLGMISection(GANSection):
 
 
 class KEDMISection(GANSection):
-    """KED-MI's semi-supervised GAN (Chen et al., ICCV 2021), scaled down for CPU."""
+    """KED-MI's semi-supervised GAN (Chen et al., ICCV 2021), scaled down for CPU.
+
+    On the class_disjoint baseline (1,500 iterations ≈ 125 s, attack ``kedmi`` as for PLG-MI):
+    judged Acc@1 0.40 with entropy_weight 0.5 against 0.20 with the paper's 1e-4.
+    """
 
     iterations: int = Field(1500, ge=1)
     lr_g: float = Field(2e-4, gt=0)
     lr_d: float = Field(2e-4, gt=0)
     beta1: float = Field(0.5, ge=0, lt=1)
-    entropy_weight: float = Field(1e-4, ge=0)  # generator: feature matching + weight · H(D(G(z)))
+    entropy_weight: float = Field(0.5, ge=0)  # generator: feature matching + weight · H(D(G(z))); paper 1e-4
 
 
 class TargetGANSection(Section):

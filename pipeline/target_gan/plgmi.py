@@ -72,8 +72,8 @@ def train_plgmi(
     public = as_float_images(public_uint8, shape)
     num_classes = target.num_classes
     real, real_labels = pseudo_label(target, public, range(num_classes), cfg.top_k)
-    if len(real) < cfg.batch_size:
-        raise ValueError(f"only {len(real)} pseudo-labelled images, fewer than batch_size={cfg.batch_size}")
+    if len(real) == 0:  # batches are drawn with replacement, so a few images are enough; none is not
+        raise ValueError("the target pseudo-labelled no public image as one of its classes")
     counts = torch.bincount(real_labels, minlength=num_classes).tolist()
 
     start = time.perf_counter()

@@ -15,14 +15,28 @@ from pipeline.attacks import (
     list_attacks,
 )
 from pipeline.attacks.registry import ATTACKS
+from tests.target_gan import toy_gan
 
 BUDGET = AttackBudget(steps=12, restarts=3, samples_per_class=2)
 WHITE_BOX_ATTACKS = [name for name in list_attacks() if ATTACKS.get(name).cls.requires is Access.WHITE_BOX]
 
 
+# The untrained tiny target-specific GANs make near-constant images (a flat loss); the template
+# priors vary with z like the generic tiny prior's losses do with its discriminator term.
+TARGET_SPECIFIC_PRIORS = {"plgmi": toy_gan.template_conditional_prior, "kedmi": toy_gan.template_kedmi_prior}
+
+
+def _prior_for(name, generic_prior):
+    """The prior of the attack's kind: the generic tiny GAN, or a template target-specific one."""
+    kind = ATTACKS.get(name).cls.prior_kind
+    return TARGET_SPECIFIC_PRIORS[kind]() if kind in TARGET_SPECIFIC_PRIORS else generic_prior
+
+
 def _run(name, target_model, prior, classes, toy_data, seed=0, budget=BUDGET, access=WhiteBoxTarget, **params):
     attack = create_attack(name, **params)
-    return attack.run(access(target_model), classes, budget, seed=seed, generator=prior, public_images=toy_data[0])
+    return attack.run(
+        access(target_model), classes, budget, seed=seed, generator=_prior_for(name, prior), public_images=toy_data[0]
+    )
 
 
 def test_registry_holds_every_attack():

@@ -58,12 +58,16 @@ def test_recovers_toy_classes_and_the_untrained_control_does_not():
 
 
 def test_the_distribution_is_learned_and_reconstructions_are_its_samples(tiny_target):
-    """σ moves away from its start, and with σ pinned near 0 every kept sample of a class is the same image."""
+    """σ moves away from its start, and with σ pinned near 0 every sample of one distribution is the same image."""
     prior = toy_gan.tiny_kedmi_prior(0)
     result = _run("kedmi", tiny_target, prior, None, budget=AttackBudget(steps=20, restarts=3, samples_per_class=2))
     assert not math.isclose(result.info["sigma_mean"], 1.0, rel_tol=1e-3)
-    pinned = _run("kedmi", tiny_target, prior, None, init_log_sigma=-10.0, lr=1e-6)
+    pinned = _run("kedmi", tiny_target, prior, None, init_log_sigma=-10.0, lr=1e-6, distributions=1)
     torch.testing.assert_close(pinned.images[0], pinned.images[1], atol=1e-4, rtol=0)  # class 0's two samples
+    both = AttackBudget(steps=3, restarts=2, samples_per_class=2)  # both candidates kept: one per distribution
+    spread = _run("kedmi", tiny_target, prior, None, budget=both, init_log_sigma=-10.0, lr=1e-6, distributions=2)
+    same = (pinned.images[0] - pinned.images[1]).abs().max()
+    assert (spread.images[0] - spread.images[1]).abs().max() > 100 * same  # two distributions, two images
 
 
 def test_the_discriminator_prior_steers_the_search(tiny_target):
@@ -109,7 +113,7 @@ def test_variant_contract(name, tiny_target, toy_data):
 
 
 def test_loss_decreases(tiny_target):
-    history = _run("kedmi", tiny_target, toy_gan.tiny_kedmi_prior(0), None,
+    history = _run("kedmi", tiny_target, toy_gan.template_kedmi_prior(), None,
                    budget=AttackBudget(steps=30, restarts=3, samples_per_class=1)).history  # fmt: skip
     assert sum(history[-5:]) < sum(history[:5]), history
 

@@ -123,7 +123,7 @@ def test_variant_contract(name, tiny_target, toy_data):
 
 
 def test_loss_decreases(tiny_target):
-    history = _run("plgmi", tiny_target, toy_gan.tiny_conditional_prior(0), None,
+    history = _run("plgmi", tiny_target, toy_gan.template_conditional_prior(), None,
                    budget=AttackBudget(steps=30, restarts=3, samples_per_class=1)).history  # fmt: skip
     assert sum(history[-5:]) < sum(history[:5]), history
 

@@ -13,9 +13,9 @@ from tests.compare.fakes import attacks_report, gate_section
 REPO = Path(__file__).resolve().parents[2]
 
 
-def card(worst: float, hardened_accuracy: float = 0.88) -> str:
+def card(worst: float, hardened_accuracy: float = 0.88, mode: str = "sample_disjoint") -> str:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    manifest = {"mode": "sample_disjoint", "seed": 0, "classes": [{"name": "T-shirt"}, {"name": "Boot"}]}
+    manifest = {"mode": mode, "seed": 0, "classes": [{"name": "T-shirt"}, {"name": "Boot"}]}
     utility = {"natural_accuracy": 0.9, "train_mean_true_class_prob": 0.91, "ece": 0.02}
     baseline, floor = attacks_report(gmi=0.9), attacks_report(gmi=0.1)
     hardened = {**attacks_report(gmi=worst), "seeds": [0, 1, 2], "checkpoint_sha256": "f00d"}
@@ -49,3 +49,8 @@ def test_undecided_card_says_more_reconstructions_are_needed():
     text = card(0.3)  # Acc@1 0.30 [0.24, 0.37] against max 0.3
     assert "Gate verdict: **inconclusive**. **Inconclusive: do not release.** Why: undecided:" in text
     assert "more reconstructions" in text and "| *undecided* |" in text
+
+
+def test_the_card_says_in_one_sentence_what_the_protocol_lets_the_gate_say():
+    assert "the gate therefore says `inconclusive` whenever the baseline leaks nothing beyond" in card(0.1)
+    assert "public data shows none of the private classes" in card(0.1, mode="class_disjoint")
