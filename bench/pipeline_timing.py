@@ -67,8 +67,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", action="store_true", help="force a full `dvc repro` first")
     parser.add_argument("--out", type=Path, default=Path("reports/bench/pipeline.json"))
-    parser.add_argument("--latest-per-stage", action="store_true",
-                        help="each stage's latest finished run, whichever driver call (or plain dvc repro) ran it")
+    parser.add_argument(
+        "--latest-per-stage",
+        action="store_true",
+        help="each stage's latest finished run, whichever driver call (or plain dvc repro) ran it",
+    )
     args = parser.parse_args()
     if args.run:
         code = subprocess.call([sys.executable, "-m", "pipeline.driver", "--force"], env=os.environ)
@@ -88,8 +91,10 @@ def main() -> None:
     report = {
         "parent_run_id": None if args.latest_per_stage else parent.info.run_id,
         "latest_per_stage": args.latest_per_stage,
-        "total_seconds": round(sum(stages.values()), 1) if args.latest_per_stage
-        else round((parent.info.end_time - parent.info.start_time) / 1000, 1) if parent.info.end_time
+        "total_seconds": round(sum(stages.values()), 1)
+        if args.latest_per_stage
+        else round((parent.info.end_time - parent.info.start_time) / 1000, 1)
+        if parent.info.end_time
         else None,
         "stages_seconds": {k: round(v, 1) for k, v in stages.items()},
         "budgets": budgets,

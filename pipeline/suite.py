@@ -175,8 +175,10 @@ def run_suite(
             "loss": getattr(build_attack(entry, defense_knowledge), "identity_loss", None),
             "params": entry.params,
             "reconstructions_per_seed": len(first_results[name].labels),
-            "acc1_pooled": {"correct": sum(r["acc1_correct"] for r in rows),
-                            "n": sum(r["reconstructions"] for r in rows)},  # fmt: skip
+            "acc1_pooled": {
+                "correct": sum(r["acc1_correct"] for r in rows),
+                "n": sum(r["reconstructions"] for r in rows),
+            },  # fmt: skip
             **{m: mean_std([r[m] for r in rows]) for m in METRICS if not any(r[m] != r[m] for r in rows)},
         }
     return report, first_results

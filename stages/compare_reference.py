@@ -10,12 +10,13 @@ In ``class_disjoint`` mode the public classes are not the private ones and the r
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from pipeline.classifier_training import train_classifier
 from pipeline.compare.config import SEED_STRIDE, CompareSection
 from pipeline.compare.run import TrainedModel, write_report
 from pipeline.config import MlflowSection, load_section
-from pipeline.io import atomic_write_json
+from pipeline.io import atomic_write_json, atomic_write_text
 from pipeline.stage_utils import load_part, read_manifest, stage_parser
 from pipeline.tracking import stage_run
 from stages.compare_setting import seed_loop
@@ -25,7 +26,15 @@ NAME = "public_only"
 
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(
-        __doc__, "baseline", "baseline-metrics", "judge", "prior", "data", "out", "report", "baseline-report",
+        __doc__,
+        "baseline",
+        "baseline-metrics",
+        "judge",
+        "prior",
+        "data",
+        "out",
+        "report",
+        "baseline-report",
         "floor-report",
     )
     args = parser.parse_args(argv)
@@ -37,7 +46,10 @@ def main(argv: list[str] | None = None) -> None:
     manifest = read_manifest(args.data)
     report = {"setting": NAME, "label": "reference: trained on public data only", "kind": "reference"}
     if manifest["mode"] != "sample_disjoint":
-        atomic_write_json(args.report, {**report, "skipped": f"split mode {manifest['mode']}: public classes differ"})
+        reason = f"split mode {manifest['mode']}: public classes are not the private ones (the floor row stands in)"
+        Path(args.out).mkdir(parents=True, exist_ok=True)  # DVC's declared output exists, holding only the reason
+        atomic_write_text(Path(args.out) / "SKIPPED.txt", reason + "\n")
+        atomic_write_json(args.report, {**report, "skipped": reason})
         return
     public = load_part(args.data, "public")
     loop = seed_loop(args, compare)

@@ -19,11 +19,11 @@ from pipeline.compare.config import SEED_STRIDE, CompareSection, CompareSetting,
 from pipeline.compare.run import CompareInputs, SeedLoop, TrainedModel, harden, write_report
 from pipeline.config import MlflowSection, load_section, read_params
 from pipeline.defenses import DefenseData
+from pipeline.floor import FloorSection, build_floor
 from pipeline.gate import GateSection
 from pipeline.prior import load_prior
 from pipeline.stage_utils import load_part, read_report, stage_parser
 from pipeline.suite import AttackSection, PrivateReference
-from pipeline.floor import FloorSection, build_floor
 from pipeline.target_gan import TargetGANSection
 from pipeline.tracking import stage_run
 
@@ -36,6 +36,7 @@ def floor(inputs: CompareInputs, section: FloorSection, seed: int, data: str) ->
     model = build_floor(inputs.baseline, seeded, public)
     return TrainedModel(model, {"defense": "none", "floor": seeded.kind}, time.perf_counter() - start,
                         {"floor": seeded.model_dump()})  # fmt: skip
+
 
 BASELINE, SHIPPED, FLOOR = "baseline", "harden", "floor"
 

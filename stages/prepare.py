@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.data import PART_NAMES
 from pipeline.config import DataSection, MlflowSection, SplitSection, load_section
+from pipeline.data import PART_NAMES
 from pipeline.prepare import prepare_split
 from pipeline.stage_utils import stage_parser
 from pipeline.tracking import stage_run

@@ -18,7 +18,6 @@ from pipeline.suite import AttackSection
 from pipeline.target_gan import TARGET_GANS, TargetGANSection, save_target_gan, train_one
 from pipeline.tracking import stage_run
 
-
 LOG_EVERY = 50  # iterations per logged point: per-iteration GAN losses are noise
 
 

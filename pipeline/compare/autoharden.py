@@ -84,7 +84,7 @@ def select(points: list[dict[str, Any]], gate: GateSection) -> dict[str, Any]:
     chosen = min(within, key=lambda p: (_privacy(p), -p["natural_accuracy"]["mean"]), default=None)
     result: dict[str, Any] = {
         "rule": "lowest mean worst-case leakage among points with mean accuracy drop <= gate.max_accuracy_drop "
-                "that pass every non-privacy check of the gate on every seed",  # fmt: skip
+        "that pass every non-privacy check of the gate on every seed",  # fmt: skip
         "max_accuracy_drop": gate.max_accuracy_drop,
         "grid": sorted(points, key=lambda p: (p["rank"], p["b"])),
         "within_accuracy_budget": [(p["rank"], p["b"]) for p in within],

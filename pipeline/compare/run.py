@@ -95,8 +95,10 @@ def attack_trained(inputs: CompareInputs, trained: TrainedModel, attack: AttackS
     utility = utility_report(model, inputs.data.train, inputs.data.test)
     knowledge = attacker_knowledge(trained.defense_report)
     start = time.perf_counter()
-    priors = {"generic": inputs.prior, **train_target_gans(
-        model, inputs.public_images, inputs.target_gan, inputs.prior, attack.prior_kinds(), progress=False)}  # fmt: skip
+    target_gans = train_target_gans(
+        model, inputs.public_images, inputs.target_gan, inputs.prior, attack.prior_kinds(), progress=False
+    )
+    priors = {"generic": inputs.prior, **target_gans}
     attacks, results = run_suite(model, inputs.judge, priors, inputs.public_images, inputs.reference, attack, knowledge)
     attack_seconds = time.perf_counter() - start
     drop = inputs.baseline_natural_accuracy - utility["natural_accuracy"]

@@ -281,10 +281,18 @@ def make_mi_split(
         public_labels = list(range(k, k + len(public)))
 
     judge_classes = private + (public if cfg.mode == "class_disjoint" else [])
-    judge_train = _judge_part(train_labels, train_images, judge_classes, cfg.judge_train_per_class,
-                              [seed, _STREAM_JUDGE_TRAIN], "train", name_of)
-    judge_test = _judge_part(test_labels, test_images, judge_classes, cfg.judge_test_per_class,
-                             [seed, _STREAM_JUDGE_TEST], "test", name_of)
+    judge_train = _judge_part(
+        train_labels,
+        train_images,
+        judge_classes,
+        cfg.judge_train_per_class,
+        [seed, _STREAM_JUDGE_TRAIN],
+        "train",
+        name_of,
+    )
+    judge_test = _judge_part(
+        test_labels, test_images, judge_classes, cfg.judge_test_per_class, [seed, _STREAM_JUDGE_TEST], "test", name_of
+    )
     private_train = _part(train_images, train_pieces, list(range(k)), "train")
     private_test = _part(test_images, test_pieces, list(range(k)), "test")
     public_part = _part(train_images, public_pieces, public_labels, "train")

@@ -310,7 +310,8 @@ def test_judge_parts_can_be_subsampled_and_are_checked(data):
     split = _split(data, judge_train_per_class=7, judge_test_per_class=2)
     assert split.judge_train.counts_per_class() == {0: 7, 1: 7, 2: 7, 3: 7}
     assert split.judge_test.counts_per_class() == {0: 2, 1: 2, 2: 2, 3: 2}
-    with pytest.raises(DataError, match=r"judge class 0 \(zero\): the train set has 12 images of it, the split needs 13"):
+    too_many = r"judge class 0 \(zero\): the train set has 12 images of it, the split needs 13"
+    with pytest.raises(DataError, match=too_many):
         _split(data, judge_train_per_class=13)
     with pytest.raises(ConfigError, match="judge_test_per_class"):
         _split(data, judge_test_per_class=0)
