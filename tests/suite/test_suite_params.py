@@ -58,3 +58,13 @@ def test_class_outside_the_private_set_is_named(tmp_path):
     model = create_model(ModelConfig(arch="convnet", num_classes=10, width=8))
     with pytest.raises(ValueError, match=r"attack\.classes: \[12\]"):
         run_suite(model, model, {}, None, None, cfg, {})
+
+
+def test_the_smoke_profile_runs_every_suite_entry_at_the_smoke_budget():
+    """Entries with their own budget in params.yaml must be overridden too, or the e2e test runs full attacks."""
+    from pipeline.config import deep_merge, read_params
+
+    merged = deep_merge(read_params(REPO / "params.yaml"), read_params(REPO / "profiles" / "smoke.yaml"))
+    cfg = AttackSection.model_validate(merged["attack"])
+    limit = cfg.budget.steps * cfg.budget.restarts
+    assert {name: e.budget for name, e in cfg.suite.items() if e.budget and e.budget.steps * e.budget.restarts > limit} == {}
