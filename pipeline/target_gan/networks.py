@@ -166,16 +166,12 @@ def _freeze(*nets: nn.Module) -> None:
             param.requires_grad_(False)
 
 
-@dataclass
-class ConditionalPrior:
-    """PLG-MI's trained, frozen pair: G(z, y) and the projection discriminator."""
+class _FrozenPair:
+    """What both target-specific priors share: frozen networks, latent size and image shape from ``config``."""
 
-    kind: ClassVar[str] = "plgmi"
-
-    generator: ConditionalGenerator
-    discriminator: ProjectionDiscriminator
+    generator: nn.Module
+    discriminator: nn.Module
     config: PriorConfig  # architecture (latent size, widths, image shape)
-    num_classes: int
 
     def __post_init__(self) -> None:
         _freeze(self.generator, self.discriminator)
@@ -187,6 +183,18 @@ class ConditionalPrior:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return (self.config.channels, self.config.image_size, self.config.image_size)
+
+
+@dataclass
+class ConditionalPrior(_FrozenPair):
+    """PLG-MI's trained, frozen pair: G(z, y) and the projection discriminator."""
+
+    kind: ClassVar[str] = "plgmi"
+
+    generator: ConditionalGenerator
+    discriminator: ProjectionDiscriminator
+    config: PriorConfig
+    num_classes: int
 
     @torch.no_grad()
     def sample(self, labels: torch.Tensor, seed: int = 0) -> torch.Tensor:
@@ -196,7 +204,7 @@ class ConditionalPrior:
 
 
 @dataclass
-class KEDMIPrior:
+class KEDMIPrior(_FrozenPair):
     """KED-MI's trained, frozen pair: G(z) and the K+1-output semi-supervised discriminator."""
 
     kind: ClassVar[str] = "kedmi"
@@ -205,17 +213,6 @@ class KEDMIPrior:
     discriminator: SemiSupervisedDiscriminator
     config: PriorConfig
     num_classes: int
-
-    def __post_init__(self) -> None:
-        _freeze(self.generator, self.discriminator)
-
-    @property
-    def latent_dim(self) -> int:
-        return self.config.latent_dim
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return (self.config.channels, self.config.image_size, self.config.image_size)
 
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0) -> torch.Tensor:
