@@ -43,12 +43,24 @@ class BudgetSection(Section):
     samples_per_class: int = Field(ge=1)
 
 
+class BudgetOverride(Section):
+    """An entry's own budget: only the fields it sets replace the suite's (e.g. more steps for PLG-MI),
+    so an overlay of ``attack.budget.restarts`` (the compare pipeline's) still reaches that entry."""
+
+    steps: int | None = Field(None, ge=1)
+    restarts: int | None = Field(None, ge=1)
+    samples_per_class: int | None = Field(None, ge=1)
+
+    def over(self, budget: BudgetSection) -> BudgetSection:
+        return budget.model_copy(update=self.model_dump(exclude_none=True))
+
+
 class SuiteEntry(Section):
-    """One row of the suite: a registered attack, its parameters, and optionally its own budget."""
+    """One row of the suite: a registered attack, its parameters, and optionally its own budget fields."""
 
     attack: str
     params: dict[str, Any] = Field(default_factory=dict)
-    budget: BudgetSection | None = None
+    budget: BudgetOverride | None = None
     adapt_to_defense: bool = False  # pass the defense's known target confidence (Kerckhoffs)
 
 
@@ -67,6 +79,11 @@ class AttackSection(Section):
                 create_attack(entry.attack, **entry.params)
             except (TypeError, ValueError) as err:
                 raise ValueError(f"suite.{key}.params: {err}") from None
+
+    def entry_budget(self, name: str) -> BudgetSection:
+        """The budget suite entry ``name`` runs with: the suite's, with the fields the entry sets replaced."""
+        entry = self.suite[name]
+        return entry.budget.over(self.budget) if entry.budget else self.budget
 
     def prior_kinds(self) -> set[str]:
         """The GAN kinds the suite's attacks need (``generic``, ``plgmi``, ``kedmi``)."""
@@ -136,7 +153,7 @@ def run_entry(
     if kind is not None and kind not in priors:
         raise ValueError(f"attack {entry.attack!r} needs a {kind!r} GAN, but only {sorted(priors)} were given")
     return attack.run(
-        make_target(model, entry.attack), classes, AttackBudget(**(entry.budget or budget).model_dump()), seed,
+        make_target(model, entry.attack), classes, AttackBudget(**budget.model_dump()), seed,
         generator=priors.get(kind) if kind else None, public_images=public_images,
     )  # fmt: skip
 
@@ -165,7 +182,7 @@ def run_suite(
     per_run: dict[str, list[dict[str, float]]] = {name: [] for name in cfg.suite}
     for name, seed in tqdm(runs, desc="attack suite", unit="run"):
         entry = cfg.suite[name]
-        result = run_entry(entry, model, classes, cfg.budget, seed, priors, public_images, defense_knowledge)
+        result = run_entry(entry, model, classes, cfg.entry_budget(name), seed, priors, public_images, defense_knowledge)
         per_run[name].append(score(result, judge, reference, seed))
         first_results.setdefault(name, result)
     for name, rows in per_run.items():

@@ -17,7 +17,7 @@ from typing import Any
 from pipeline.checkpoint import load_checkpoint
 from pipeline.compare.config import SEED_STRIDE, CompareSection, CompareSetting, parse_overrides
 from pipeline.compare.run import CompareInputs, SeedLoop, TrainedModel, harden, write_report
-from pipeline.config import MlflowSection, load_section, read_params
+from pipeline.config import MlflowSection, load_section, parse_section, read_params
 from pipeline.defenses import DefenseData
 from pipeline.floor import FloorSection, build_floor
 from pipeline.gate import GateSection
@@ -41,16 +41,18 @@ def floor(inputs: CompareInputs, section: FloorSection, seed: int, data: str) ->
 BASELINE, SHIPPED, FLOOR = "baseline", "harden", "floor"
 
 
-def load_inputs(args) -> CompareInputs:
+def load_inputs(args, compare: CompareSection) -> CompareInputs:
     baseline, _ = load_checkpoint(args.baseline)
     judge, _ = load_checkpoint(args.judge)
     prior, _ = load_prior(args.prior)
     train, test = load_part(args.data, "private_train"), load_part(args.data, "private_test")
     baseline_accuracy = read_report(args.baseline_metrics)["natural_accuracy"]
+    params = read_params(args.params)
     return CompareInputs(
         baseline, baseline_accuracy, judge, prior, load_part(args.data, "public").images,
         DefenseData(train, test), PrivateReference.build(judge, train, test),
-        load_section("target_gan", args.params, TargetGANSection),
+        parse_section("target_gan", compare.target_gan_raw(params["target_gan"]), TargetGANSection,
+                      source=f"{args.params} (target_gan with compare.target_gan)"),
     )  # fmt: skip
 
 
@@ -66,7 +68,7 @@ def seed_loop(args, compare: CompareSection) -> SeedLoop:
     """The per-seed loop every comparison row shares (attack overlay, gate, baseline runs, outputs)."""
     attack_raw = read_params(args.params)["attack"]
     return SeedLoop(
-        inputs=load_inputs(args),
+        inputs=load_inputs(args, compare),
         attack_for_seed=lambda seed: AttackSection.model_validate(compare.attack_raw(attack_raw, seed)),
         gate=load_section("gate", args.params, GateSection),
         baseline_attacks=attacks_by_seed(args.baseline_report),

@@ -40,6 +40,7 @@ class CompareSetting(Section):
 class CompareSection(Section):
     seeds: list[int] = Field(min_length=1)
     attack: dict[str, Any] = Field(default_factory=dict)  # overlay on the `attack` section
+    target_gan: dict[str, Any] = Field(default_factory=dict)  # overlay on the `target_gan` section
     finetune: TrainConfig | None = None  # the shared budget; settings refer to it by YAML anchor
     reference: ClassifierStage | None = None  # trained on public data only (stages/compare_reference.py)
     settings: dict[str, CompareSetting] = Field(min_length=1)
@@ -58,6 +59,10 @@ class CompareSection(Section):
     def attack_raw(self, attack: dict[str, Any], seed: int) -> dict[str, Any]:
         """The attack section for one compare seed: the overlay applied, one attack seed."""
         return {**deep_merge(attack, self.attack), "seeds": [seed]}
+
+    def target_gan_raw(self, target_gan: dict[str, Any]) -> dict[str, Any]:
+        """The target-specific GANs' section with the compare overlay applied (fewer iterations)."""
+        return deep_merge(target_gan, self.target_gan)
 
 
 class AutohardenSection(Section):

@@ -66,6 +66,18 @@ def test_the_smoke_profile_runs_every_suite_entry_at_the_smoke_budget():
 
     merged = deep_merge(read_params(REPO / "params.yaml"), read_params(REPO / "profiles" / "smoke.yaml"))
     cfg = AttackSection.model_validate(merged["attack"])
-    limit = cfg.budget.steps * cfg.budget.restarts
-    too_big = [name for name, e in cfg.suite.items() if e.budget and e.budget.steps * e.budget.restarts > limit]
+    limit = cfg.budget.steps * cfg.budget.restarts * cfg.budget.samples_per_class
+    budgets = {name: cfg.entry_budget(name) for name in cfg.suite}
+    too_big = [name for name, b in budgets.items() if b.steps * b.restarts * b.samples_per_class > limit]
     assert too_big == []
+
+
+def test_an_entry_budget_replaces_only_the_fields_it_sets(tmp_path):
+    """PLG-MI's own step count must not shield it from an overlay of the suite's restarts (compare)."""
+    raw = {
+        "seeds": [0], "budget": {"steps": 60, "restarts": 4, "samples_per_class": 10},
+        "suite": {"plgmi": {"attack": "plgmi", "budget": {"steps": 120}}, "pixel": {"attack": "pixel"}},
+    }  # fmt: skip
+    cfg = AttackSection.model_validate(raw)
+    assert cfg.entry_budget("plgmi").model_dump() == {"steps": 120, "restarts": 4, "samples_per_class": 10}
+    assert cfg.entry_budget("pixel") == cfg.budget
