@@ -182,7 +182,9 @@ def run_suite(
     per_run: dict[str, list[dict[str, float]]] = {name: [] for name in cfg.suite}
     for name, seed in tqdm(runs, desc="attack suite", unit="run"):
         entry = cfg.suite[name]
-        result = run_entry(entry, model, classes, cfg.entry_budget(name), seed, priors, public_images, defense_knowledge)
+        result = run_entry(
+            entry, model, classes, cfg.entry_budget(name), seed, priors, public_images, defense_knowledge
+        )
         per_run[name].append(score(result, judge, reference, seed))
         first_results.setdefault(name, result)
     for name, rows in per_run.items():
