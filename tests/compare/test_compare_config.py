@@ -105,3 +105,21 @@ def test_override_of_another_defense_is_refused():
     compare = load_section("compare", REPO / "params.yaml", CompareSection)
     with pytest.raises(ValueError, match=r"\['calor'\] does not apply.*'mid'"):
         compare.settings["mid"].harden_section(0, parse_overrides(["calor.low_rank.rank=3"]))
+
+
+def test_the_compare_overlay_gives_every_suite_entry_a_runnable_budget():
+    """A budget is checked only when an attack starts; an overlay that breaks one entry must fail here,
+    not after a row's GANs have trained."""
+    from pipeline.attacks.base import AttackBudget
+    from pipeline.config import read_params
+    from pipeline.suite import AttackSection
+    from pipeline.target_gan import TargetGANSection
+
+    params = read_params(REPO / "params.yaml")
+    compare = CompareSection.model_validate(params["compare"])
+    attack = AttackSection.model_validate(compare.attack_raw(params["attack"], 0))
+    for name in attack.suite:
+        AttackBudget(**attack.entry_budget(name).model_dump())  # raises on e.g. samples > candidates
+    gans = TargetGANSection.model_validate(compare.target_gan_raw(params["target_gan"]))
+    assert gans.plgmi.iterations == params["compare"]["target_gan"]["plgmi"]["iterations"]
+    assert gans.plgmi.top_k == params["target_gan"]["plgmi"]["top_k"]  # the overlay keeps what it does not set
