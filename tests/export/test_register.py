@@ -66,7 +66,7 @@ def test_aliases_over_a_sequence_of_releases(release, store, tmp_path):
     assert "natural_accuracy 0.8000 < champion 0.8500" in second["comparison"]["reasons"][0]
 
     # The attack does better on it (worst-case Acc@1 up): refused as well.
-    leakier = write_gate(tmp_path / "gate-leaky.json", release.checkpoint, hardened_worst_case_acc1=0.2)
+    leakier = write_gate(tmp_path / "gate-leaky.json", release.checkpoint, worst_case_acc1=0.2)
     third = _register(release, store, leakier, "3")
     assert not third["champion_moved"] and "attack does better" in third["comparison"]["reasons"][0]
     assert _aliases(client) == {"candidate": "3", "champion": "1"}
