@@ -86,6 +86,10 @@ def test_registered_champion_can_be_served_from_the_registry(release, store):
     assert source.onnx_path.read_bytes() == release.onnx.read_bytes()
     assert source.checkpoint_path.read_bytes() == release.checkpoint.read_bytes()
     assert source.input.dims == (1, 12, 12) and source.output.dims == (4,)
+    assert source.gated and source.describe()["registry_uri"] == f"models:/{NAME}@champion"
+    download = source.workdir
+    source.close()  # the server does this on shutdown: no folder left per start
+    assert download is not None and not download.exists()
 
 
 def test_tampered_checkpoint_is_not_registered(release, store, tmp_path):
