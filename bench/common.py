@@ -32,7 +32,7 @@ def load_model(checkpoint: str | os.PathLike) -> tuple[Classifier, str]:
 
 
 def flops_per_image(model: Classifier) -> int:
-    """FLOPs of one forward pass at batch 1 (multiply-add = 2 FLOPs), counted by torch."""
+    """FLOPs of one forward pass at batch 1 (multiply-add = 2 FLOPs), counted by torch's FlopCounterMode."""
     from torch.utils.flop_counter import FlopCounterMode
 
     cfg = model.config
@@ -41,6 +41,66 @@ def flops_per_image(model: Classifier) -> int:
     with counter, torch.inference_mode():
         model(x)
     return int(counter.get_total_flops())
+
+
+def flops_by_layers(model: Classifier) -> int:
+    """The same count from first principles, as a cross-check of ``flops_per_image``.
+
+    Forward hooks see each Conv2d and Linear with its real output shape: a convolution costs
+    2 x output elements x (input channels / groups) x kernel area, a linear layer 2 x output elements
+    x input features (multiply-add = 2 FLOPs, no bias, no elementwise ops: torch's convention).
+    """
+    total = 0
+
+    def conv(module: torch.nn.Conv2d, _: Any, out: torch.Tensor) -> None:
+        nonlocal total
+        kh, kw = module.kernel_size
+        total += 2 * out.numel() * (module.in_channels // module.groups) * kh * kw
+
+    def linear(module: torch.nn.Linear, _: Any, out: torch.Tensor) -> None:
+        nonlocal total
+        total += 2 * out.numel() * module.in_features
+
+    hooks = [m.register_forward_hook(conv) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    hooks += [m.register_forward_hook(linear) for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    cfg = model.config
+    try:
+        with torch.inference_mode():
+            model(torch.zeros(1, cfg.in_channels, cfg.image_size, cfg.image_size))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total
+
+
+def gemm_peak_gflops(threads: int, n: int = 2048, seconds: float = 2.0) -> dict[str, Any]:
+    """Measured fp32 compute roof: the best n x n x n matmul throughput with ``threads`` torch threads.
+
+    A large GEMM is the most FLOP-efficient thing the machine's BLAS does, so its best call is the
+    practical peak that a model's effective GFLOP/s is compared with (``fraction_of_peak``).
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        a, b = torch.rand(n, n), torch.rand(n, n)
+        out = torch.empty(n, n)
+        for _ in range(2):  # first calls: allocation, thread pool start
+            torch.matmul(a, b, out=out)
+        times = time_calls(lambda: torch.matmul(a, b, out=out), seconds, min_calls=3)
+    finally:
+        torch.set_num_threads(previous)
+    flop = 2 * n**3
+    return {"threads": threads, "n": n, "calls": len(times), "gflops_best": flop / min(times) / 1e9,
+            "gflops_median": flop / float(np.median(times)) / 1e9}  # fmt: skip
+
+
+def memory_bandwidth_gbs(mib: int = 256, seconds: float = 1.0) -> float:
+    """Measured copy bandwidth (read + write bytes per second), the roofline's other roof."""
+    src = torch.rand(mib * 2**20 // 4)
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    times = time_calls(lambda: dst.copy_(src), seconds, min_calls=3)
+    return 2 * src.numel() * 4 / min(times) / 1e9
 
 
 def time_calls(fn: Callable[[], Any], seconds: float, min_calls: int = 10) -> list[float]:

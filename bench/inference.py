@@ -1,11 +1,17 @@
 """CPU inference benchmark: PyTorch eager vs ONNX Runtime (untuned and tuned) per batch size.
 
-    python bench/inference.py [--checkpoint models/harden/model.pt] [--peak-gflops 128]
+    python bench/inference.py [--checkpoint models/harden/model.pt]
 
 Measurements are interleaved (round-robin over variants, several rounds) so that load from other
 processes on a shared machine hits every variant alike; p50 is the robust number, p99 shows the
 noise. Writes reports/bench/inference.json: one record per (backend, batch size) plus the
 machine, the model's FLOPs per image, and whether ONNX Runtime clears the bar against eager.
+
+``fraction_of_peak`` is measured, not assumed: in the same run, a large fp32 GEMM is timed with
+each thread count the variants use (the roofline's compute roof), copy bandwidth is measured (its
+memory roof), and the model's FLOP count from torch's FlopCounterMode is checked against a count
+from the layer shapes. A variant's effective GFLOP/s divided by the GEMM peak at its thread count
+can still exceed 1 if a kernel does fewer operations than direct convolution (e.g. Winograd).
 """
 
 from __future__ import annotations
@@ -22,7 +28,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from bench.common import DEFAULT_CHECKPOINT, flops_per_image, load_model, machine_info, summarise, time_calls  # noqa: E402
+from bench.common import (  # noqa: E402
+    DEFAULT_CHECKPOINT,
+    flops_by_layers,
+    flops_per_image,
+    gemm_peak_gflops,
+    load_model,
+    machine_info,
+    memory_bandwidth_gbs,
+    summarise,
+    time_calls,
+)
 from pipeline.export.onnx_export import INPUT_NAME, OUTPUT_NAME, export_onnx  # noqa: E402
 from pipeline.export.ort_runtime import OrtOptions, create_session  # noqa: E402
 from pipeline.io import atomic_write_json  # noqa: E402
@@ -83,6 +99,16 @@ def ort_tuned(model: Classifier, onnx_path: Path) -> Callable[[np.ndarray], Call
     return make
 
 
+def _physical_cores() -> int:
+    """ONNX Runtime's default intra-op thread count (one per physical core); torch's default is the same."""
+    try:
+        import psutil
+
+        return psutil.cpu_count(logical=False) or torch.get_num_threads()
+    except ImportError:
+        return torch.get_num_threads()
+
+
 VARIANTS: dict[str, Callable[[Classifier, Path], Callable[[np.ndarray], Call]]] = {
     "pytorch_eager": eager(None),
     "pytorch_eager_1thread": eager(1),  # less exposed to OpenMP barrier stalls on a busy machine
@@ -133,9 +159,34 @@ def sweep(onnx_path: Path, dims: tuple[int, ...], args: argparse.Namespace) -> l
     return rows
 
 
+def variant_threads() -> dict[str, int]:
+    """The intra-op thread count each variant computes with (what its peak is measured with)."""
+    default, cores = torch.get_num_threads(), _physical_cores()
+    return {"pytorch_eager": default, "pytorch_eager_1thread": 1, "onnxruntime_cpu_untuned": cores,
+            "onnxruntime_cpu": cores}  # fmt: skip
+
+
+def roofline(model: Classifier, args: argparse.Namespace) -> dict[str, Any]:
+    """Measured roofs (GEMM peak per thread count, copy bandwidth) and the checked FLOP count."""
+    flops, by_layers = flops_per_image(model), flops_by_layers(model)
+    agree = abs(flops - by_layers) <= 0.01 * max(flops, by_layers)
+    if not agree:
+        print(f"WARNING: FlopCounterMode counts {flops} FLOP per image, the layer shapes {by_layers}")
+    peaks = {t: gemm_peak_gflops(t, args.gemm_size, args.gemm_seconds) for t in sorted(set(variant_threads().values()))}
+    return {
+        "flops_per_image": flops, "flops_per_image_by_layers": by_layers, "flop_counts_agree": agree,
+        "gemm": {str(t): p for t, p in peaks.items()},
+        "memory_bandwidth_gbs": memory_bandwidth_gbs(seconds=args.gemm_seconds / 2),
+        "arithmetic_intensity_note": "peaks are the best call of a fp32 n x n GEMM (torch.matmul) per thread count",
+    }  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     model, model_desc = load_model(args.checkpoint)
-    flops = flops_per_image(model)
+    roof = roofline(model, args)
+    flops = roof["flops_per_image"]
+    threads = variant_threads()
+    peak = {name: roof["gemm"][str(t)]["gflops_best"] for name, t in threads.items()}
     cfg = model.config
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(args.onnx) if args.onnx else Path(tmp) / "model.onnx"
@@ -149,7 +200,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             calls = {name: make(x) for name, make in makers.items()}
             times = measure(calls, args)
             for name in calls:
-                records.append({"backend": name, **summarise(times[name], batch, flops, args.peak_gflops)})
+                records.append({"backend": name, "threads": threads[name], "peak_gflops": peak[name],
+                                **summarise(times[name], batch, flops, peak[name])})  # fmt: skip
                 r = records[-1]
                 print(f"{name:25s} batch {batch:3d}: p50 {r['p50_ms']:8.3f} ms  p99 {r['p99_ms']:8.3f} ms  "
                       f"{r['throughput_per_s']:9.0f} img/s  {r['fraction_of_peak']:.1%} of peak")  # fmt: skip
@@ -170,7 +222,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             }
     return {
         "model": model_desc, "arch": cfg.arch, "input_shape": [cfg.in_channels, cfg.image_size, cfg.image_size],
-        "flops_per_image": flops, "peak_gflops": args.peak_gflops, "machine": machine,
+        "flops_per_image": flops, "roofline": roof, "machine": machine,
         "settings": {"seconds_per_point": args.seconds, "rounds": args.rounds, "warmup_calls": args.warmup},
         "onnxruntime_tuned_options": TUNED.__dict__, "tuning_notes": TUNING_NOTES,
         "records": records, "bar": bar, "sweep": sweep_rows,
@@ -185,12 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=6.0, help="timed seconds per (backend, batch size)")
     parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds the seconds are split into")
     parser.add_argument("--warmup", type=int, default=20, help="untimed calls per variant and batch size")
-    parser.add_argument(
-        "--peak-gflops",
-        type=float,
-        default=128.0,
-        help="fp32 peak for fraction_of_peak (2 cores x 2 GHz x 32 FLOP/cycle AVX2 FMA = 128)",
-    )
+    parser.add_argument("--gemm-size", type=int, default=2048, help="n of the n x n x n fp32 GEMM measuring the peak")
+    parser.add_argument("--gemm-seconds", type=float, default=2.0, help="timed seconds per GEMM thread count")
     parser.add_argument("--sweep", action="store_true", help="also measure ONNX Runtime session knobs one by one")
     parser.add_argument("--out", default="reports/bench/inference.json")
     args = parser.parse_args(argv)

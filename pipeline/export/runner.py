@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pipeline.checkpoint import load_checkpoint
 from pipeline.export.config import ExportSection
 from pipeline.export.formats import ExportContext, ExportFailure, list_formats
 from pipeline.export.gate import require_approved
@@ -33,7 +32,7 @@ def run_export(
         ExportFailure: a produced artifact failed its parity check (the report says which).
     """
     approved = require_approved(gate, checkpoint)
-    model, meta = load_checkpoint(checkpoint)
+    model, meta = approved.load_model()  # the bytes that were hashed, not the path reopened
     provenance = build_provenance(meta, approved, cfg.model_dump())
     images = load_private_test(data) if data is not None else None
     ctx = ExportContext(model, cfg, Path(out_dir), to_metadata_props(provenance), images)

@@ -9,6 +9,7 @@ written to the report whichever way it goes.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -136,11 +137,17 @@ def register_release(
     tags = _version_tags(approved, provenance, dvc_lock, onnx_path)
     proto = _load_onnx(onnx_path)
     example, logits = _signature_example(proto)
-    with stage_run("register", cfg.model_dump(), experiment) as run:
+    with (
+        tempfile.TemporaryDirectory(prefix="calor-register-") as tmp,
+        stage_run("register", cfg.model_dump(), experiment) as run,
+    ):
+        # Log the checkpoint bytes the gate approved (hashed in require_approved), not the path reopened.
+        approved_checkpoint = Path(tmp) / Path(checkpoint).name
+        approved_checkpoint.write_bytes(approved.checkpoint_bytes)
         info = mlflow.onnx.log_model(
             onnx_model=proto, name="model", registered_model_name=cfg.model_name,
             signature=infer_signature(example, logits), input_example=example,
-            save_as_external_data=False, extra_files=[os.fspath(checkpoint)], metadata=provenance,
+            save_as_external_data=False, extra_files=[os.fspath(approved_checkpoint)], metadata=provenance,
         )  # fmt: skip
         for path in (gate, *extra_artifacts):
             if Path(path).is_file():

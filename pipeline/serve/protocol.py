@@ -1,8 +1,12 @@
 """Open Inference Protocol (KServe v2) request parsing and response encoding, with validation.
 
 Every malformed request becomes a ``ProtocolError`` (HTTP 400, or 413 for an oversize body) whose
-message names the offending field; nothing a client sends can crash the server. JSON tensors and
-the binary tensor data extension (what ``tritonclient`` sends by default) are both accepted.
+message names the offending field; nothing a client sends can crash the server (deeply nested JSON
+included). JSON tensors and the binary tensor data extension (what ``tritonclient`` sends by
+default) are both accepted. JSON cannot carry NaN or infinity: a response whose outputs are not all
+finite is sent only as binary tensor data (raw IEEE floats), otherwise refused as a server error.
+
+This module imports only numpy and the standard library: the server's parse workers import it.
 """
 
 from __future__ import annotations
@@ -10,20 +14,49 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from pipeline.export.onnx_export import TensorSpec
-
 HEADER_LENGTH = "Inference-Header-Content-Length"
 NUMPY_DTYPES = {"FP32": np.dtype("<f4")}
+
+
+class TensorSpec(Protocol):
+    """What parsing needs of a tensor (``pipeline.export.onnx_export.TensorSpec`` or ``WireSpec``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def dims(self) -> tuple[int, ...]: ...
+    @property
+    def datatype(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class WireSpec:
+    """A tensor spec that pickles without importing torch (sent to parse worker processes)."""
+
+    name: str
+    dims: tuple[int, ...]
+    datatype: str = "FP32"
+
+    @classmethod
+    def of(cls, spec: TensorSpec) -> WireSpec:
+        return cls(spec.name, tuple(spec.dims), spec.datatype)
 
 
 class ProtocolError(ValueError):
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)
         self.status = status
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keeps the status across a process boundary
+        return type(self), (str(self), self.status)
+
+
+class NonFiniteOutput(RuntimeError):
+    """The model produced NaN/inf and the client asked for JSON, which cannot carry them."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +87,8 @@ def _split_body(body: bytes, header_length: str | None) -> tuple[dict[str, Any],
         doc = json.loads(head)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ProtocolError(f"request body is not valid JSON ({err})") from None
+    except RecursionError:
+        raise ProtocolError("request body is nested too deeply to be a KServe v2 request") from None
     _require(isinstance(doc, dict), f"request body must be a JSON object, got {type(doc).__name__}")
     return doc, binary
 
@@ -72,8 +107,10 @@ def _tensor_data(tensor: dict[str, Any], shape: list[int], binary: bytes) -> np.
     _require("data" in tensor, "inputs[0] needs 'data' (or parameters.binary_data_size)")
     try:
         array = np.asarray(tensor["data"])
-    except ValueError as err:  # ragged nested lists
-        raise ProtocolError(f"inputs[0].data is not a regular array of numbers ({err})") from None
+    except (ValueError, TypeError, RecursionError) as err:  # ragged or too deeply nested lists
+        raise ProtocolError(f"inputs[0].data is not a regular array of numbers ({type(err).__name__})") from None
+    _require(array.ndim <= len(shape), f"inputs[0].data is nested {array.ndim} deep, shape {shape} allows at most "
+             f"{len(shape)}")  # fmt: skip
     _require(array.dtype.kind in "fi", f"inputs[0].data must hold numbers, got {array.dtype} values")
     _require(array.size == count, f"inputs[0].data has {array.size} values, shape {shape} needs {count}")
     return array.astype(np.float32).reshape(shape)
@@ -125,9 +162,15 @@ def encode_infer_response(
     if request.id is not None:
         doc["id"] = request.id
     if not request.binary_output:
+        bad = int(y.size - np.count_nonzero(np.isfinite(y)))
+        if bad:
+            raise NonFiniteOutput(
+                f"the model produced {bad} NaN or infinite values in {output.name!r}; JSON cannot carry them "
+                "(request binary output, parameters.binary_data_output=true, to receive raw IEEE floats)"
+            )
         tensor["data"] = y.ravel().tolist()
-        return json.dumps(doc).encode(), {}, "application/json"
+        return json.dumps(doc, allow_nan=False).encode(), {}, "application/json"
     raw = np.ascontiguousarray(y, dtype=NUMPY_DTYPES[output.datatype]).tobytes()
     tensor["parameters"] = {"binary_data_size": len(raw)}
-    head = json.dumps(doc).encode()
+    head = json.dumps(doc, allow_nan=False).encode()
     return head + raw, {HEADER_LENGTH: str(len(head))}, "application/octet-stream"

@@ -17,6 +17,7 @@ import yaml
 
 from pipeline.checkpoint import save_checkpoint
 from pipeline.export import ExportSection, run_export
+from pipeline.gate import GateSection, evaluate_gate
 from pipeline.io import sha256_file
 from pipeline.models import Classifier, HeadConfig, ModelConfig, create_model
 
@@ -42,18 +43,45 @@ def write_checkpoint(path: Path, seed: int = 0) -> Path:
     return path
 
 
-def write_gate(path: Path, checkpoint: Path, verdict: str = "approved", **overrides: Any) -> Path:
-    passed = verdict == "approved"
-    report = {
-        "verdict": verdict,
-        "checks": [{"name": "worst_case_attack_acc1", "value": 0.1, "threshold": 0.3, "passed": passed}],
-        "baseline_worst_case_acc1": 0.9,
-        "hardened_worst_case_acc1": 0.1,
-        "deciding_attack": "plg_mi",
-        "checkpoint_sha256": sha256_file(checkpoint),
-        "natural_accuracy": 0.85,
-        **overrides,
-    }
+GATE_THRESHOLDS = GateSection(min_baseline_leakage=0.2, max_leakage_ratio=0.5, max_attack_acc1=0.3,
+                              max_accuracy_drop=0.1, min_knn_distance=0.5, confidence=0.95)  # fmt: skip
+_N = 1000  # reconstructions per attack: intervals narrow enough for every check to decide
+
+
+def _attacks(correct: dict[str, int]) -> dict[str, Any]:
+    return {"attacks": {name: {"acc1": {"mean": k / _N}, "acc1_pooled": {"correct": k, "n": _N},
+                               "knn_distance": {"mean": 1.0}, "loss": "ce"}
+                        for name, k in correct.items()}}  # fmt: skip
+
+
+def gate_report(
+    checkpoint_sha256: str, verdict: str = "approved", *, natural_accuracy: float = 0.85, worst_case_acc1: float = 0.1
+) -> dict[str, Any]:
+    """A report written by the real gate (``pipeline.gate.evaluate_gate``) on synthetic attack counts.
+
+    ``approved``: the hardened model leaks nothing over the floor; ``rejected``: it leaks almost as
+    much as the baseline; ``inconclusive``: the baseline itself does not leak.
+    """
+    baseline = {"plg_mi": 900, "gmi": 700} if verdict != "inconclusive" else {"plg_mi": 120, "gmi": 110}
+    hardened_acc1 = worst_case_acc1 if verdict != "rejected" else 0.8
+    hardened = {"plg_mi": round(hardened_acc1 * _N), "gmi": round(hardened_acc1 * _N / 2)}
+    report = evaluate_gate(
+        GATE_THRESHOLDS, _attacks(baseline), _attacks(hardened), _attacks({"plg_mi": 100, "gmi": 100}),
+        {"natural_accuracy": natural_accuracy, "baseline_natural_accuracy": 0.9}, checkpoint_sha256,
+    )  # fmt: skip
+    if report["verdict"] != verdict:
+        raise AssertionError(f"fixture asked for a {verdict!r} gate, the gate says {report['verdict']!r}")
+    return report
+
+
+def write_gate(
+    path: Path, checkpoint: Path, verdict: str = "approved", *, natural_accuracy: float = 0.85,
+    worst_case_acc1: float = 0.1, **overrides: Any,
+) -> Path:  # fmt: skip
+    """The gate's report for ``checkpoint``; ``overrides`` then replace top-level keys (hand edits)."""
+    report = gate_report(sha256_file(checkpoint), verdict, natural_accuracy=natural_accuracy,
+                         worst_case_acc1=worst_case_acc1)  # fmt: skip
+    report.update(overrides)
     path.write_text(json.dumps(report))
     return path
 

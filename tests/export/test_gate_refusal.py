@@ -41,7 +41,8 @@ def test_tampered_checkpoint_is_refused(approved):
     [
         (lambda r: r.pop("verdict"), "missing key 'verdict'"),
         (lambda r: r.pop("checkpoint_sha256"), "missing key 'checkpoint_sha256'"),
-        (lambda r: r["checks"][0].update(passed=False), "checks did not pass"),
+        (lambda r: r.pop("failed_checks"), "missing key 'failed_checks'"),
+        (lambda r: r["checks"][0].update(passed=False), "passed=False: the report is inconsistent"),
     ],
 )
 def test_incomplete_or_inconsistent_report_is_refused(approved, edit, message):

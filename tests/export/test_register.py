@@ -66,7 +66,7 @@ def test_aliases_over_a_sequence_of_releases(release, store, tmp_path):
     assert "natural_accuracy 0.8000 < champion 0.8500" in second["comparison"]["reasons"][0]
 
     # The attack does better on it (worst-case Acc@1 up): refused as well.
-    leakier = write_gate(tmp_path / "gate-leaky.json", release.checkpoint, hardened_worst_case_acc1=0.2)
+    leakier = write_gate(tmp_path / "gate-leaky.json", release.checkpoint, worst_case_acc1=0.2)
     third = _register(release, store, leakier, "3")
     assert not third["champion_moved"] and "attack does better" in third["comparison"]["reasons"][0]
     assert _aliases(client) == {"candidate": "3", "champion": "1"}
@@ -86,6 +86,10 @@ def test_registered_champion_can_be_served_from_the_registry(release, store):
     assert source.onnx_path.read_bytes() == release.onnx.read_bytes()
     assert source.checkpoint_path.read_bytes() == release.checkpoint.read_bytes()
     assert source.input.dims == (1, 12, 12) and source.output.dims == (4,)
+    assert source.gated and source.describe()["registry_uri"] == f"models:/{NAME}@champion"
+    download = source.workdir
+    source.close()  # the server does this on shutdown: no folder left per start
+    assert download is not None and not download.exists()
 
 
 def test_tampered_checkpoint_is_not_registered(release, store, tmp_path):

@@ -142,8 +142,8 @@ def test_metrics_expose_latency_batch_size_and_backend(server, triton):
     assert 'inference_requests_total{code="400",model="tiny"}' in text
 
 
-def test_loopback_load_16_clients_200_requests_each(server, release):
-    url = server[0]
+def _load(url, release, clients: int, requests: int) -> tuple[int, int, float]:
+    """``clients`` threads x ``requests`` JSON requests; (errors, wrong answers, seconds)."""
     x = np.random.default_rng(0).random((1, 1, 12, 12), dtype=np.float32)
     body = json.dumps({"inputs": [{"name": "input", "shape": [1, 1, 12, 12], "datatype": "FP32",
                                    "data": x.ravel().tolist()}]})  # fmt: skip
@@ -154,7 +154,7 @@ def test_loopback_load_16_clients_200_requests_each(server, release):
     def client(_: int) -> tuple[int, int]:
         errors = wrong = 0
         with httpx.Client(base_url=url, timeout=30) as http:
-            for _ in range(200):
+            for _ in range(requests):
                 r = http.post(f"/v2/models/{MODEL}/infer", content=body)
                 if r.status_code != 200:
                     errors += 1
@@ -163,10 +163,22 @@ def test_loopback_load_16_clients_200_requests_each(server, release):
         return errors, wrong
 
     start = time.perf_counter()
-    with ThreadPoolExecutor(16) as pool:
-        results = list(pool.map(client, range(16)))
-    elapsed = time.perf_counter() - start
-    assert sum(e for e, _ in results) == 0 and sum(w for _, w in results) == 0
-    metrics = httpx.get(f"{url}/metrics").text
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(client, range(clients)))
+    return sum(e for e, _ in results), sum(w for _, w in results), time.perf_counter() - start
+
+
+def test_loopback_load_4_clients_25_requests_each(server, release):
+    """The functional half of the load test, in the default run: concurrent clients, right answers."""
+    errors, wrong, _ = _load(server[0], release, clients=4, requests=25)
+    assert errors == 0 and wrong == 0
+
+
+@pytest.mark.slow
+def test_loopback_load_16_clients_200_requests_each(server, release):
+    """3,200 requests: a load run, not a unit test (bench/serve.py measures it; see bench/README.md)."""
+    errors, wrong, elapsed = _load(server[0], release, clients=16, requests=200)
+    assert errors == 0 and wrong == 0
+    metrics = httpx.get(f"{server[0]}/metrics").text
     batched = [line for line in metrics.splitlines() if line.startswith("inference_batch_size_count")]
     print(f"3200 requests in {elapsed:.1f} s ({3200 / elapsed:.0f} req/s); {batched}")
