@@ -7,7 +7,7 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: repro test install data compare autoharden
+.PHONY: repro test test-fast install data compare autoharden serve
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ repro: install data
 	@if [ ! -d .dvc ]; then $(BIN)/dvc init --no-scm -q 2>/dev/null || $(BIN)/dvc init -q; fi
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pipeline.driver
 
+# Serves the gate-approved champion from the project's MLflow store (after a `make repro` that approved).
+SERVE_MODEL ?= models:/$$($(BIN)/python -c "import yaml; print(yaml.safe_load(open('params.yaml'))['register']['model_name'])")@champion
+serve: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pipeline.serve --model "$(SERVE_MODEL)" --params params.yaml
+
 # The defense comparison and the CALoR (r, b) sweep: separate DVC pipelines, not part of `make repro`.
 compare: install data
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro compare/dvc.yaml
@@ -42,3 +47,7 @@ autoharden: install data
 test: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q; code=$$?; \
 	if [ $$code -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$code
+
+# For development: everything but the end-to-end pipelines and the load test (marked slow).
+test-fast: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m "not slow"

@@ -166,7 +166,13 @@ def _from_mlflow(uri: str, unsafe_ungated: bool) -> ModelSource:
     mlflow.set_tracking_uri(tracking_uri())
     source = ModelSource(uri, TensorSpec("", (1,)), TensorSpec("", (1,)), kind="mlflow")
     try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=os.fspath(source.scratch())))
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=os.fspath(source.scratch())))
+        except mlflow.exceptions.MlflowException as err:
+            raise LookupError(
+                f"{uri}: not in the model registry at {tracking_uri()} ({err.message}). A champion exists only "
+                "after a `make repro` whose gate approved (reports/gate.json says why it did not)"
+            ) from None
         onnx_files = sorted(local.glob("*.onnx"))
         if len(onnx_files) != 1:
             raise ValueError(f"{uri}: expected one .onnx file in the model artifacts, found {len(onnx_files)}")

@@ -6,63 +6,20 @@ This is the only test that runs DVC and the stages as subprocesses, exactly as `
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.fixtures_data import write_fake_fashion_mnist
-
-REPO = Path(__file__).resolve().parents[2]
-COPIED = [
-    "pipeline", "stages", "profiles", "release", "dvc.yaml", "params.yaml", "pyproject.toml",
-    "compare/dvc.yaml", "autoharden/dvc.yaml",
-]  # fmt: skip
+from tests.e2e.smoke_repo import build_smoke_repo, run
 
 pytestmark = pytest.mark.slow
 
 
-def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    if result.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(cmd)} exited {result.returncode}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-        )
-    return result
-
-
 @pytest.fixture(scope="module")
 def smoke_repo(tmp_path_factory) -> tuple[Path, dict[str, str]]:
-    work = tmp_path_factory.mktemp("e2e") / "repo"
-    work.mkdir()
-    for name in COPIED:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            (work / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, work / name)
-    raw = work.parent / "fashion"
-    write_fake_fashion_mnist(raw, train_per_class=70, test_per_class=12)
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "PYTHONPATH": str(work),
-        "DVC_NO_ANALYTICS": "1",
-        "GIT_AUTHOR_NAME": "ci", "GIT_AUTHOR_EMAIL": "ci@localhost",
-        "GIT_COMMITTER_NAME": "ci", "GIT_COMMITTER_EMAIL": "ci@localhost",
-    }  # fmt: skip
-    env.pop("MLFLOW_TRACKING_URI", None)
-    run([sys.executable, "-m", "pipeline.profiles", "smoke"], work, env)
-    params = yaml.safe_load((work / "params.yaml").read_text())
-    params["data"]["root"] = str(raw)
-    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run(["git", "init", "-q"], work, env)
-    run(["dvc", "init", "-q"], work, env)
+    work, env = build_smoke_repo(tmp_path_factory.mktemp("e2e"), ["smoke"])
     run([sys.executable, "-m", "pipeline.driver"], work, env)
     return work, env
 

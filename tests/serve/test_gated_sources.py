@@ -33,3 +33,12 @@ def test_the_export_directory_and_its_onnx_are_served_as_approved(release):
         source = resolve_source(uri)
         assert source.gated and source.onnx_path == release.onnx
     assert resolve_source(str(release.out)).kind == "export_dir"
+
+
+def test_no_champion_yet_is_a_clear_message_not_a_traceback(tmp_path, monkeypatch, capsys):
+    """`make serve` before any approved release: the registry has no such model or alias."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert serve_main(["--model", "models:/calor-classifier@champion"]) == 1
+    err = capsys.readouterr().err
+    assert "models:/calor-classifier@champion: not in the model registry" in err
+    assert "make repro" in err
