@@ -88,6 +88,25 @@ def test_every_status_code_is_counted_in_metrics():
     assert 'inference_requests_total{code="404",model="unknown"} 1.0' in text
 
 
+def _read_whole_response(conn: socket.socket) -> str:
+    """Headers and body may arrive in separate segments; read until the body is complete."""
+    reply = b""
+    while b"\r\n\r\n" not in reply or len(reply.partition(b"\r\n\r\n")[2]) < _content_length(reply):
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        reply += chunk
+    return reply.decode()
+
+
+def _content_length(reply: bytes) -> int:
+    for line in reply.partition(b"\r\n\r\n")[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
+
+
 def test_a_body_not_sent_in_time_gets_408():
     with serving(_zeros, body_timeout_s=0.5) as (url, _):
         host, port = url.removeprefix("http://").split(":")
@@ -95,7 +114,7 @@ def test_a_body_not_sent_in_time_gets_408():
             conn.sendall(b"POST /v2/models/m/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                          b"Content-Length: 1000\r\n\r\n{\"inputs\": ")  # fmt: skip
             start = time.monotonic()
-            reply = conn.recv(4096).decode()
+            reply = _read_whole_response(conn)
         assert reply.startswith("HTTP/1.1 408") and "not received within 0.5 s" in reply
         assert time.monotonic() - start < 5
         assert httpx.get(f"{url}/v2/health/ready").status_code == 200
