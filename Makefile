@@ -18,7 +18,19 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]' $(TORCH_PINS)
 	touch $@
 
-install: $(VENV)/.installed
+# The offline plots page (README, "Plots"): Vega, Vega-Lite and vega-embed from npm at the versions
+# package-lock.json pins, inlined into the page template .dvc/config names (plots.html_template).
+PLOTS_PAGE := .dvc/plots/page.html
+
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: the offline plots page needs Node.js and npm (Debian: apt-get install npm)" >&2; exit 1; }
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(PLOTS_PAGE): node_modules/.installed pipeline/plots_page.py $(VENV)/.installed
+	$(BIN)/python -m pipeline.plots_page
+
+install: $(VENV)/.installed $(PLOTS_PAGE)
 
 # Fashion-MNIST from Debian's dataset-fashion-mnist when running as root and it is missing;
 # otherwise the prepare stage finds data.root, the Debian files or torchvision's downloader itself.
