@@ -64,4 +64,6 @@ def build_smoke_repo(root: Path, profiles: list[str], learnable: bool = False) -
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q"], work, env)
     run(["dvc", "init", "-q"], work, env)
+    # the Vega-Lite templates dvc.yaml's plots name (not the page: `dvc plots show --json` renders none)
+    shutil.copytree(REPO / ".dvc/plots", work / ".dvc/plots", ignore=shutil.ignore_patterns("*.html"))
     return work, env
