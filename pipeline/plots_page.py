@@ -15,6 +15,8 @@ import json
 import re
 from pathlib import Path
 
+from pipeline.io import atomic_write_text
+
 LIBRARIES = ("vega", "vega-lite", "vega-embed")  # load order: vega-lite needs vega, vega-embed needs both
 DVC_PLACEHOLDERS = ("{scripts}", "{plot_divs}", "{refresh_tag}")  # DVC str.replace()s these in the page
 _SOURCE_MAP = re.compile(r"^//# sourceMappingURL=.*$", re.MULTILINE)
@@ -112,7 +114,7 @@ def configured_page(repo_root: Path) -> Path:
     from dvc.config import Config
 
     dvc_dir = Path(repo_root, ".dvc")
-    configured = Config(dvc_dir=str(dvc_dir))["plots"].get("html_template")
+    configured = Config(dvc_dir=str(dvc_dir)).get("plots", {}).get("html_template")
     if not configured:
         raise PlotsPageError(f"{dvc_dir / 'config'} sets no plots.html_template")
     return Path(dvc_dir, configured).resolve()
@@ -127,11 +129,9 @@ def main(argv: list[str] | None = None) -> None:
     lock_file = node_modules.parent / "package-lock.json"
     try:
         page = build_page(node_modules, lock_file if lock_file.is_file() else None)
+        out = configured_page(args.repo)
     except PlotsPageError as err:
         raise SystemExit(str(err)) from None
-    from pipeline.io import atomic_write_text
-
-    out = configured_page(args.repo)
     atomic_write_text(out, page)
     print(f"plots page: {out} ({len(page) // 1024} KiB, {page.count('<script data-package=')} libraries inlined)")
 
