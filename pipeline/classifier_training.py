@@ -52,6 +52,7 @@ def run_classifier_stage(stage: str, section_name: str, argv: list[str] | None, 
     train, test = load_part(args.data, train_part), load_part(args.data, test_part)
     num_classes = len(manifest["classes"]) if is_judge else len(manifest["private_classes"])
     with stage_run(stage, section.model_dump(), experiment) as run:
+        run.log_data(args.data, **{train_part: "training", test_part: "evaluation"})
         model, history = train_classifier(
             section, train, test, num_classes, desc=stage, on_epoch=lambda e, m: run.log_epoch(stage, e, m)
         )

@@ -4,6 +4,10 @@ The driver (``python -m pipeline.driver``) opens the parent run and hands its id
 ``PARENT_RUN_ENV`` — our own variable, because MLFLOW_RUN_ID would make each stage *resume* the
 parent instead of nesting under it. A stage run alone (plain ``dvc repro``) makes a top-level run.
 DVC's files stay the source of truth: a skipped stage logs nothing.
+
+The experiment is tagged as model training (``mlflow.experimentKind``), not GenAI. The MLflow 3.17
+UI itself opens every experiment in the view chosen by its sidebar switch (default "GenAI apps &
+agents", kept in the browser); ``experiment_url`` gives the link that opens ours in "Model training".
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from typing import Any
 
 PARENT_RUN_ENV = "CALOR_PIPELINE_PARENT_RUN_ID"
 DEFAULT_DB = "mlflow.db"
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"  # the UI's "Machine learning"; GenAI is "genai_development"
+UI_VIEW_QUERY = "workflowType=machine_learning"  # the UI's URL switch to its "Model training" view
 
 
 class TrackingUnavailableError(RuntimeError):
@@ -40,8 +47,25 @@ def git_commit() -> str:
     return out.stdout.strip() if out.returncode == 0 else "unknown"
 
 
+def experiment_url(experiment_id: str, ui: str = "http://127.0.0.1:5000") -> str:
+    """The experiment's page in ``mlflow ui``, opened in the model-training view."""
+    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}?{UI_VIEW_QUERY}"
+
+
+def _ensure_experiment(name: str) -> str:
+    """Create the experiment as a model-training one, or tag an existing one that is not."""
+    import mlflow
+
+    found = mlflow.get_experiment_by_name(name)
+    if found is None:
+        return mlflow.create_experiment(name, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+    if found.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+        mlflow.MlflowClient().set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    return found.experiment_id
+
+
 def connect(experiment: str) -> str:
-    """Point MLflow at the store, check it answers, and return the experiment id."""
+    """Point MLflow at the store, check it answers, and return the (model-training) experiment's id."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -51,8 +75,7 @@ def connect(experiment: str) -> str:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     mlflow.set_tracking_uri(uri)
     try:
-        found = mlflow.get_experiment_by_name(experiment)
-        return found.experiment_id if found else mlflow.create_experiment(experiment)
+        return _ensure_experiment(experiment)
     except (MlflowException, OSError) as err:
         raise TrackingUnavailableError(
             f"MLflow tracking store {uri!r} is unreachable ({type(err).__name__}: {err}); "
@@ -98,6 +121,15 @@ class StageRun:
         import mlflow
 
         mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+    def log_data(self, split_dir: str | os.PathLike, **contexts: str) -> None:
+        """The split parts this stage reads, as dataset inputs: ``private_train="training"``, ...
+
+        Each is logged by name, the manifest's sha256 (as digest), schema and counts, not its pixels.
+        """
+        from pipeline.tracking_data import log_split_inputs
+
+        log_split_inputs(split_dir, contexts)
 
 
 @contextmanager

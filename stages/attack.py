@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     class_names = [c["name"] for c in read_manifest(args.data)["classes"]]
     knowledge = defense_knowledge(meta)
     with stage_run(f"attack@{args.name}", {"attack": cfg.model_dump(), "model": args.name}, experiment) as run:
+        run.log_data(args.data, private_train="evaluation", private_test="evaluation", public="attack")
         report, results = run_suite(
             model, judge, priors, public, PrivateReference.build(judge, train, test), cfg, knowledge
         )

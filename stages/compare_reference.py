@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         )  # fmt: skip
 
     with stage_run(f"compare@{NAME}", section.model_dump(), experiment) as run:
+        run.log_data(args.data, public="training", private_train="evaluation", private_test="evaluation")
         records = loop.run(compare.seeds, train, NAME, run)
         write_report(args.report, {**report, "overrides": {}, "harden": None}, records, run)
 

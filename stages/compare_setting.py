@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
         return harden(loop.inputs, setting.harden_section(seed, overrides) if setting else None)
 
     with stage_run(f"compare@{args.name}", {"setting": args.name, "overrides": overrides}, experiment) as run:
+        run.log_data(args.data, private_train="training", private_test="evaluation", public="attack")
         records = loop.run(args.seeds or compare.seeds, train, args.name, run)
         report = {
             "setting": args.name, "label": label, "kind": kind, "overrides": overrides,

@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> None:
     baseline, _ = load_checkpoint(args.baseline)  # only its architecture is used, never its weights
     public = load_part(args.data, "public") if section.kind == "public_only" else None
     with stage_run("floor", {"floor": section.model_dump()}, experiment) as run:
+        used = {"public": "training"} if public is not None else {}
+        run.log_data(args.data, private_train="evaluation", private_test="evaluation", **used)
         model = build_floor(baseline, section, public)
         train, test = load_part(args.data, "private_train"), load_part(args.data, "private_test")
         report = {"kind": section.kind, "mode": read_manifest(args.data)["mode"], **utility_report(model, train, test)}

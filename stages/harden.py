@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     data = DefenseData(load_part(args.data, "private_train"), load_part(args.data, "private_test"))
     params = {"defense": spec.name, spec.name: settings.model_dump()}
     with stage_run("harden", params, experiment) as run:
+        run.log_data(args.data, private_train="training", private_test="evaluation")
         result = spec.apply(
             baseline, settings, data, on_epoch=lambda phase: lambda e, m: run.log_epoch(phase, e, m)
         )

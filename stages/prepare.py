@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> None:
     experiment = load_section("mlflow", args.params, MlflowSection).experiment
     with stage_run("prepare", {"data": data.model_dump(), "split": split.model_dump()}, experiment) as run:
         mi_split = prepare_split(data, split, args.out)
+        run.log_data(args.out, sources="source")  # the raw files the split was cut from
         counts = {name: len(mi_split.part(name).labels) for name in PART_NAMES}
         run.log_metrics(counts, prefix="count.")
         run.log_artifact(Path(args.out) / "manifest.json")

@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     report: dict = {"model": args.name, "gans": {}}
     with stage_run(f"target_gan@{args.name}", {"target_gan": section.model_dump(), "kinds": kinds}, experiment) as run:
+        run.log_data(args.data, public="training")
         for kind in kinds:
             result = train_one(kind, model, public, section, generic)
             save_target_gan(out / f"{kind}.pt", result.prior, {"model": args.name})

@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     experiment = load_section("mlflow", args.params, MlflowSection).experiment
     public = load_part(args.data, "public")  # labels are never read: the attacker has none
     with stage_run("train_prior", {"prior": cfg.to_dict()}, experiment) as run:
+        run.log_data(args.data, public="training")
         result = train_prior(public.images.numpy(), cfg)
         for epoch, (d, g) in enumerate(zip(result.d_loss, result.g_loss, strict=True), start=1):
             run.log_epoch("prior", epoch, {"d_loss": d, "g_loss": g})
