@@ -16,7 +16,7 @@ from pipeline.stage_utils import stage_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser(__doc__, "checkpoint", "gate", "onnx", "export-report", "report")
+    parser = stage_parser(__doc__, "checkpoint", "gate", "onnx", "export-report", "model-card", "report")
     parser.add_argument("--dvc-lock", default="dvc.lock", help="hashed into the version's tags")
     args = parser.parse_args(argv)
     cfg = load_section("register", args.params, RegisterSection)
@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         result = register_release(
             cfg, experiment=experiment, checkpoint=args.checkpoint, gate=args.gate, onnx_path=args.onnx,
             report=args.report, extra_artifacts=(args.export_report,), dvc_lock=args.dvc_lock,
+            model_card=args.model_card,
         )  # fmt: skip
     except GateRefusal as err:
         print(f"register: {err}", file=sys.stderr)

@@ -4,6 +4,11 @@ Aliases only (registry stages are deprecated). ``champion`` moves when the gate 
 candidate is no worse than the current champion on natural accuracy (higher is better) and on
 worst-case attack Acc@1 (lower is better: it is the attacker's success). The comparison is
 written to the report whichever way it goes.
+
+The registered version is self-describing: its model carries the signature and a synthetic input
+example, and, next to the approved checkpoint in ``extra_files``, the gate report and the model card;
+its source run is the ``register`` stage's run, a child of the pipeline run (``pipeline_run_id`` tag
+and the version's description name both).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pipeline.export.gate import ApprovedGate, GateRefusal, require_approved
 from pipeline.export.onnx_export import read_metadata
 from pipeline.export.provenance import file_sha256_or_missing, from_metadata_props
 from pipeline.io import atomic_write_json
-from pipeline.tracking import git_commit, stage_run
+from pipeline.tracking import PARENT_RUN_ENV, git_commit, stage_run
 
 METRIC_TAGS = ("natural_accuracy", "worst_case_acc1")
 
@@ -82,7 +87,21 @@ def _version_tags(
     for key in ("defense", "params_sha256", "library_versions"):
         if key in provenance:
             tags[key] = provenance[key]
+    if os.environ.get(PARENT_RUN_ENV):
+        tags["pipeline_run_id"] = os.environ[PARENT_RUN_ENV]
     return tags
+
+
+def _description(run_id: str, tags: dict[str, str]) -> str:
+    """The version's provenance in one paragraph of the registry page."""
+    parent = tags.get("pipeline_run_id")
+    made_by = f"pipeline run {parent} (its register stage, run {run_id})" if parent else f"run {run_id}"
+    return (
+        f"Registered by {made_by} at git {tags['git_commit'][:12]}. Gate {tags['gate_verdict']} "
+        f"(report sha256 {tags['gate_report_sha256'][:12]}); natural accuracy {tags['natural_accuracy']}, "
+        f"worst-case attack Acc@1 {tags['worst_case_acc1']}. Gate report and model card are in the "
+        "model's extra_files."
+    )
 
 
 def _load_onnx(onnx_path: Path):  # noqa: ANN202 - onnx.ModelProto
@@ -112,11 +131,13 @@ def register_release(
     report: str | os.PathLike,
     extra_artifacts: tuple[str | os.PathLike, ...] = (),
     dvc_lock: str | os.PathLike = "dvc.lock",
+    model_card: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Log + register the ONNX model, tag the version, set ``candidate``, maybe move ``champion``.
 
     Raises:
-        GateRefusal: the gate does not approve this checkpoint, or the ONNX file is not its export.
+        GateRefusal: the gate does not approve this checkpoint, the ONNX file is not its export, or
+            a model card was asked for and is missing.
     """
     import mlflow
     from mlflow import MlflowClient
@@ -127,6 +148,8 @@ def register_release(
     onnx_path = Path(onnx_path)
     if not onnx_path.is_file():
         raise GateRefusal(f"{onnx_path}: exported model not found; run the export stage first")
+    if model_card is not None and not Path(model_card).is_file():
+        raise GateRefusal(f"{model_card}: model card not found; run the model_card stage first")
     provenance = from_metadata_props(read_metadata(onnx_path))
     if provenance.get("checkpoint_sha256") != approved.checkpoint_sha256:
         raise GateRefusal(
@@ -144,12 +167,15 @@ def register_release(
         # Log the checkpoint bytes the gate approved (hashed in require_approved), not the path reopened.
         approved_checkpoint = Path(tmp) / Path(checkpoint).name
         approved_checkpoint.write_bytes(approved.checkpoint_bytes)
+        documents = [os.fspath(p) for p in (gate, model_card) if p is not None]
         info = mlflow.onnx.log_model(
             onnx_model=proto, name="model", registered_model_name=cfg.model_name,
-            signature=infer_signature(example, logits), input_example=example,
-            save_as_external_data=False, extra_files=[os.fspath(approved_checkpoint)], metadata=provenance,
+            signature=infer_signature(example, logits), input_example=example, save_as_external_data=False,
+            extra_files=[os.fspath(approved_checkpoint), *documents], metadata=provenance,
         )  # fmt: skip
-        for path in (gate, *extra_artifacts):
+        for path in (gate, model_card, *extra_artifacts):
+            if path is None:
+                continue
             if Path(path).is_file():
                 run.log_artifact(path, "reports")
         mlflow.set_tags({f"release.{k}": v for k, v in tags.items()})
@@ -158,6 +184,7 @@ def register_release(
     version = str(info.registered_model_version)
     for key, value in tags.items():
         client.set_model_version_tag(cfg.model_name, version, key, value)
+    client.update_model_version(cfg.model_name, version, description=_description(run.run_id, tags))
     client.set_registered_model_alias(cfg.model_name, cfg.candidate_alias, version)
 
     try:

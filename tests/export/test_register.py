@@ -121,11 +121,56 @@ def test_stage_refuses_a_rejected_gate(release, store, tmp_path, capsys):
         str(release.onnx),
         "--export-report",
         str(release.report),
+        "--model-card",
+        str(tmp_path / "model_card.md"),
         "--report",
         str(tmp_path / "r.json"),
     ]
     assert register_main(argv) == 1
     assert "verdict is 'rejected'" in capsys.readouterr().err
+
+
+def test_version_carries_signature_example_gate_report_card_and_pipeline_run(release, store, tmp_path, monkeypatch):
+    import mlflow
+
+    from pipeline.tracking import PARENT_RUN_ENV, connect
+
+    root, client = store
+    card = tmp_path / "model_card.md"
+    card.write_text("# Model card\n\nTiny classifier.\n")
+    with mlflow.start_run(run_name="pipeline", experiment_id=connect("tests")) as pipeline_run:
+        parent = pipeline_run.info.run_id
+    monkeypatch.setenv(PARENT_RUN_ENV, parent)
+    result = register_release(
+        RegisterSection(model_name=NAME), experiment="tests", checkpoint=release.checkpoint, gate=release.gate,
+        onnx_path=release.onnx, report=tmp_path / "r.json", model_card=card, dvc_lock=root / "dvc.lock",
+    )  # fmt: skip
+    version = client.get_model_version(NAME, result["version"])
+
+    info = mlflow.models.get_model_info(f"models:/{NAME}/{version.version}")
+    assert tuple(info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == (-1, 1, 12, 12)
+    assert info.saved_input_example_info is not None
+    local = mlflow.artifacts.download_artifacts(f"models:/{NAME}/{version.version}", dst_path=str(tmp_path / "dl"))
+    extra = os.path.join(local, "extra_files")
+    assert sorted(os.listdir(extra)) == ["gate.json", "model.pt", "model_card.md"]
+    assert open(os.path.join(extra, "gate.json"), "rb").read() == release.gate.read_bytes()
+    assert open(os.path.join(extra, "model_card.md")).read() == card.read_text()
+    assert os.path.isfile(os.path.join(local, "input_example.json"))
+
+    # The link back: the version's source run is the register stage, a child of the pipeline run.
+    assert version.run_id == result["run_id"]
+    assert mlflow.get_run(version.run_id).data.tags["mlflow.parentRunId"] == parent
+    assert version.tags["pipeline_run_id"] == parent and parent in version.description
+    assert {"gate.json", "model_card.md"} <= {
+        os.path.basename(a.path) for a in client.list_artifacts(version.run_id, "reports")
+    }
+
+
+def test_missing_model_card_is_refused(release, store, tmp_path):
+    with pytest.raises(GateRefusal, match="model card not found"):
+        register_release(RegisterSection(model_name=NAME), experiment="tests", checkpoint=release.checkpoint,
+                         gate=release.gate, onnx_path=release.onnx, report=tmp_path / "r.json",
+                         model_card=tmp_path / "gone.md")  # fmt: skip
 
 
 @pytest.mark.parametrize(
