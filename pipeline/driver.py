@@ -16,9 +16,15 @@ import sys
 from pathlib import Path
 
 from pipeline.config import MlflowSection, load_section
-from pipeline.tracking import PARENT_RUN_ENV, connect, git_commit
+from pipeline.tracking import PARENT_RUN_ENV, connect, experiment_url, git_commit, tracking_uri
+from pipeline.tracking_data import log_split_inputs
 
 GATE_REPORT = Path("reports/gate.json")
+PREPARED = Path("data/prepared")  # the prepare stage's output (dvc.yaml)
+# What the whole pipeline does with each split part: the parent run's Dataset column (its children,
+# folded under it in the runs table, log the parts each stage reads).
+PIPELINE_DATA = {"private_train": "training", "private_test": "evaluation", "public": "attack",
+                 "judge_train": "training", "judge_test": "evaluation"}  # fmt: skip
 RELEASE_PIPELINE = "release/dvc.yaml"
 
 
@@ -35,11 +41,16 @@ def main(argv: list[str] | None = None) -> int:
     experiment_id = connect(experiment)  # creates the SQLite schema once, before stages race on it
     with mlflow.start_run(run_name="pipeline", experiment_id=experiment_id, tags={"git.commit": git_commit()}) as run:
         env = {**os.environ, PARENT_RUN_ENV: run.info.run_id, "DVC_NO_ANALYTICS": "1"}
+        uri = tracking_uri()
+        ui = f"{experiment_url(experiment_id, uri)}" if uri.startswith("http") else (
+            f"mlflow ui --backend-store-uri {uri}, then {experiment_url(experiment_id)}")  # fmt: skip
+        print(f"MLflow: {ui}")
         code = subprocess.call(["dvc", "repro", *args], env=env)
         mlflow.set_tag("dvc.exit_code", str(code))
         if code != 0:
             mlflow.end_run(status="FAILED")
             return code
+        log_split_inputs(PREPARED, PIPELINE_DATA)
         verdict, failed = gate_verdict()
         mlflow.set_tag("gate.verdict", verdict)
         if verdict != "approved":

@@ -104,3 +104,10 @@ def test_stage_logs_the_parts_it_reads_as_hashed_dataset_inputs(tmp_path, store_
     }
     with pytest.raises(ValueError, match="unknown split parts"), stage_run("typo", {}, "exp") as bad:
         bad.log_data(split, private_tarin="training")
+
+
+def test_driver_logs_every_split_part_on_the_pipeline_run():
+    from pipeline.data import PART_NAMES
+    from pipeline.driver import PIPELINE_DATA
+
+    assert set(PIPELINE_DATA) == set(PART_NAMES)
