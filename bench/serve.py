@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -33,15 +30,10 @@ import numpy as np  # noqa: E402
 
 from bench.common import load_model, machine_info  # noqa: E402
 from pipeline.io import atomic_write_json  # noqa: E402
+from pipeline.serve.process import server_process  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = "models/export"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rss_mib(pid: int) -> float:
@@ -59,32 +51,10 @@ def _rss_mib(pid: int) -> float:
     return total / 2**20
 
 
-def _start(args: argparse.Namespace, model: str, ungated: bool, log: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    cmd = [sys.executable, "-m", "pipeline.serve", "--model", model, "--port", str(port), "--model-name", "bench",
-           "--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms),
-           "--max-inflight", str(max(64, 2 * args.clients))]  # fmt: skip
-    if ungated:
-        cmd.append("--unsafe-ungated")
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out,
-                                stderr=subprocess.STDOUT)  # fmt: skip
-    import httpx
-
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"server not ready after 180 s:\n{log.read_text()}")
-        time.sleep(0.2)
+def _server_args(args: argparse.Namespace, model: str, ungated: bool) -> list[str]:
+    cmd = ["--model", model, "--model-name", "bench", "--max-batch", str(args.max_batch),
+           "--max-wait-ms", str(args.max_wait_ms), "--max-inflight", str(max(64, 2 * args.clients))]  # fmt: skip
+    return [*cmd, "--unsafe-ungated"] if ungated else cmd
 
 
 def _request(image: np.ndarray) -> bytes:
@@ -158,8 +128,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="calor-bench-serve-") as tmp_name:
         tmp = Path(tmp_name)
         model, ungated, desc = _model_to_serve(args, tmp)
-        proc, url = _start(args, model, ungated, tmp / "server.log")
-        try:
+        with server_process(_server_args(args, model, ungated), tmp / "server.log", ROOT, timeout_s=180) as server:
+            url = server.url
             meta = httpx.get(f"{url}/v2/models/bench").json()
             dims = meta["inputs"][0]["shape"][1:]
             rng = np.random.default_rng(0)
@@ -172,16 +142,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                                ["outputs"][0]["data"]))  # fmt: skip
                 for _ in range(args.warmup):
                     http.post("/v2/models/bench/infer", content=bodies[0])
-            rss_before = _rss_mib(proc.pid)
+            rss_before = _rss_mib(server.process.pid)
             load = _run_clients(url, bodies, expected, args)
-            rss_after = _rss_mib(proc.pid)
+            rss_after = _rss_mib(server.process.pid)
             batches = _batch_stats(httpx.get(f"{url}/metrics").text)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
     return {
         "model": desc, "backend": meta["parameters"]["backend"], "clients": args.clients,
         "requests_per_client": args.requests, "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms,

@@ -26,6 +26,7 @@ PREPARED = Path("data/prepared")  # the prepare stage's output (dvc.yaml)
 PIPELINE_DATA = {"private_train": "training", "private_test": "evaluation", "public": "attack",
                  "judge_train": "training", "judge_test": "evaluation"}  # fmt: skip
 RELEASE_PIPELINE = "release/dvc.yaml"
+SERVE_COMMAND = "make serve"  # models:/<register.model_name>@champion from this MLflow store (Makefile)
 
 
 def gate_verdict(path: Path = GATE_REPORT) -> tuple[str, list[str]]:
@@ -62,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         mlflow.set_tag("release", "done" if code == 0 else "failed")
         if code != 0:
             mlflow.end_run(status="FAILED")
-    return code
+            return code
+    print(f"\nReleased. Serve the champion with: {SERVE_COMMAND}")
+    return 0
 
 
 if __name__ == "__main__":

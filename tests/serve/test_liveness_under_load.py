@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from tests.serve.live import server_process
+from pipeline.serve.process import server_process
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB8 = 8 * 1024 * 1024
@@ -41,7 +41,8 @@ def test_health_answers_fast_while_4_clients_send_8_mib_bodies(release, tmp_path
     assert MIB8 - 64 * 1024 < len(body) <= MIB8
     args = ["--model", str(release.onnx), "--model-name", "tiny", "--max-batch", "4096",
             "--max-body-bytes", str(MIB8), "--parse-workers", "2"]  # fmt: skip
-    with server_process(args, tmp_path / "server.log", ROOT) as url:
+    with server_process(args, tmp_path / "server.log", ROOT) as server:
+        url = server.url
         done = threading.Event()
         latencies: list[float] = []
 

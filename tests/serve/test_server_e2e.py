@@ -1,11 +1,7 @@
 """The server end to end on 127.0.0.1: a real process, spoken to with tritonclient and raw HTTP."""
 
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,49 +12,20 @@ import pytest
 import torch
 
 from pipeline.checkpoint import load_checkpoint
+from pipeline.serve.process import server_process
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "tiny"
 MAX_BATCH, MAX_BODY = 16, 64 * 1024
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(release, tmp_path_factory):
-    port = _free_port()
     log = tmp_path_factory.mktemp("serve") / "server.log"
-    cmd = [sys.executable, "-m", "pipeline.serve", "--model", str(release.onnx), "--port", str(port),
-           "--max-batch", str(MAX_BATCH), "--max-wait-ms", "2", "--max-body-bytes", str(MAX_BODY),
-           "--model-name", MODEL]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not ready after 90 s:\n{log.read_text()}")
-            time.sleep(0.2)
-        yield url, port, log
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    args = ["--model", str(release.onnx), "--max-batch", str(MAX_BATCH), "--max-wait-ms", "2",
+            "--max-body-bytes", str(MAX_BODY), "--model-name", MODEL]  # fmt: skip
+    with server_process(args, log, ROOT) as running:
+        yield running.url, running.port, log
 
 
 @pytest.fixture(scope="module")
