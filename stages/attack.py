@@ -10,14 +10,14 @@ import math
 from pathlib import Path
 
 from pipeline.checkpoint import load_checkpoint
-from pipeline.config import MlflowSection, load_section
+from pipeline.config import load_section
 from pipeline.io import atomic_write_json, sha256_file
 from pipeline.plots import reconstruction_grid
 from pipeline.prior import load_prior
 from pipeline.stage_utils import load_part, read_manifest, stage_parser
 from pipeline.suite import AttackSection, PrivateReference, run_suite
 from pipeline.target_gan import load_target_gans
-from pipeline.tracking import stage_run
+from pipeline.tracking import MlflowSection, stage_run
 
 
 def defense_knowledge(meta: dict) -> dict:

@@ -15,10 +15,10 @@ from pathlib import Path
 from pipeline.classifier_training import train_classifier
 from pipeline.compare.config import SEED_STRIDE, CompareSection
 from pipeline.compare.run import TrainedModel, write_report
-from pipeline.config import MlflowSection, load_section
+from pipeline.config import load_section
 from pipeline.io import atomic_write_json, atomic_write_text
 from pipeline.stage_utils import load_part, read_manifest, stage_parser
-from pipeline.tracking import stage_run
+from pipeline.tracking import MlflowSection, stage_run
 from stages.compare_setting import seed_loop
 
 NAME = "public_only"

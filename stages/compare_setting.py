@@ -17,7 +17,7 @@ from typing import Any
 from pipeline.checkpoint import load_checkpoint
 from pipeline.compare.config import SEED_STRIDE, CompareSection, CompareSetting, parse_overrides
 from pipeline.compare.run import CompareInputs, SeedLoop, TrainedModel, harden, write_report
-from pipeline.config import MlflowSection, load_section, parse_section, read_params
+from pipeline.config import load_section, parse_section, read_params
 from pipeline.defenses import DefenseData
 from pipeline.floor import FloorSection, build_floor
 from pipeline.gate import GateSection
@@ -25,7 +25,7 @@ from pipeline.prior import load_prior
 from pipeline.stage_utils import load_part, read_report, stage_parser
 from pipeline.suite import AttackSection, PrivateReference
 from pipeline.target_gan import TargetGANSection
-from pipeline.tracking import stage_run
+from pipeline.tracking import MlflowSection, stage_run
 
 
 def floor(inputs: CompareInputs, section: FloorSection, seed: int, data: str) -> TrainedModel:

@@ -6,11 +6,11 @@ and target-specific GANs' losses; CALoR's p*) and writes four small JSON files; 
 
 from __future__ import annotations
 
-from pipeline.config import MlflowSection, load_section
+from pipeline.config import load_section
 from pipeline.curves import classifier_curves, confidence_curve, prior_gan_curve, target_gan_curves
 from pipeline.io import atomic_write_json
 from pipeline.stage_utils import read_report, stage_parser
-from pipeline.tracking import stage_run
+from pipeline.tracking import MlflowSection, stage_run
 
 INPUTS = ("baseline-curve", "judge-curve", "harden-curve", "harden-metrics", "prior-metrics")
 OUTPUTS = ("classifiers", "confidence", "prior-gan", "target-gans")

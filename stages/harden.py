@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 from pipeline.checkpoint import load_checkpoint, save_checkpoint
-from pipeline.config import HardenSection, MlflowSection, load_section
-from pipeline.defenses import DefenseData, get_defense
+from pipeline.config import load_section
+from pipeline.defenses import DefenseData, HardenSection, get_defense
 from pipeline.io import atomic_write_json
 from pipeline.stage_utils import load_part, stage_parser, utility_report, write_curve
-from pipeline.tracking import stage_run
+from pipeline.tracking import MlflowSection, stage_run
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,8 +20,7 @@ from tqdm.auto import tqdm
 
 from pipeline.attacks import AttackResult
 from pipeline.checkpoint import save_checkpoint
-from pipeline.config import HardenSection
-from pipeline.defenses import DefenseData, get_defense
+from pipeline.defenses import DefenseData, HardenSection, get_defense
 from pipeline.gate import GateSection, evaluate_gate, worst_case
 from pipeline.io import atomic_write_json, atomic_write_with, sha256_file
 from pipeline.metrics import mean_std

@@ -9,6 +9,7 @@ from pipeline.defenses import (
     plain_finetune,  # noqa: F401  (registers "plain_finetune")
     tldmi,  # noqa: F401  (registers "tldmi")
 )
+from pipeline.defenses.config import HardenSection
 from pipeline.defenses.registry import DefenseData, DefenseResult, get_defense, list_defenses
 
-__all__ = ["DefenseData", "DefenseResult", "get_defense", "list_defenses"]
+__all__ = ["DefenseData", "DefenseResult", "HardenSection", "get_defense", "list_defenses"]

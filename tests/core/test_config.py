@@ -5,7 +5,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config import ClassifierStage, HardenSection, load_section, validate_params
+from pipeline.classifier_training import ClassifierStage
+from pipeline.config import load_section
+from pipeline.defenses import HardenSection
+from pipeline.params_schema import validate_params
 from pipeline.profiles import apply_profile
 
 REPO = Path(__file__).resolve().parents[2]

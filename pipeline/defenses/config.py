@@ -1,0 +1,27 @@
+"""The ``harden`` params section: which registered defense to apply, and its settings.
+
+``harden.defense`` names the defense; ``harden.<defense>`` holds its settings, validated by the
+schema the defense registered (``register_defense``).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from pipeline.config import Section, parse_section
+from pipeline.defenses.registry import get_defense
+
+
+class HardenSection(BaseModel):
+    """``defense`` names a registered defense; its settings live in ``harden.<defense>``.
+
+    Extra keys are allowed (the settings of other defenses may stay in params.yaml); the chosen
+    defense's own schema validates its subsection in ``defense_settings``.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    defense: str = "calor"
+
+    def defense_settings(self) -> Section:
+        spec = get_defense(self.defense)
+        return parse_section(f"harden.{self.defense}", (self.model_extra or {}).get(self.defense), spec.config_schema)
