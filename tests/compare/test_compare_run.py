@@ -13,13 +13,12 @@ from pipeline.compare.run import (
     SeedLoop,
     TrainedModel,
     attack_trained,
-    attacker_knowledge,
     evaluate_seed,
     gate_record,
     harden,
     summarise,
 )
-from pipeline.defenses import DefenseData
+from pipeline.defenses import DefenseData, DefenseKnowledge
 from pipeline.io import sha256_file
 from pipeline.stage_utils import utility_report
 from pipeline.suite import AttackSection, PrivateReference, floor_model
@@ -89,11 +88,14 @@ def test_calor_row_arms_the_adaptive_attack_with_p_star(inputs):
     assert outcome.model.head.__class__.__name__ == "LowRankHead"
 
 
-def test_knowledge_is_only_what_the_defense_publishes():
-    assert attacker_knowledge({"defense": "calor", "phases": ["low_rank"], "target_confidence": 0.7}) == {
-        "target_confidence": 0.7
-    }
-    assert attacker_knowledge({"defense": "mid", "beta": 0.01}) == {}
+def test_knowledge_is_what_the_defense_declares_not_what_its_report_says(inputs):
+    """p* comes from the setting's defense (CalorConfig.attacker_knowledge); CA off or another defense: none."""
+    ca_off = {"low_rank": {"rank": 2, "train": tiny_train(epochs=1)},
+              "confidence_adaptation": {"enabled": False, "train": tiny_train(epochs=1)}}  # fmt: skip
+    assert harden(inputs, setting("calor", ca_off).harden_section()).knowledge == DefenseKnowledge()
+    section = setting("plain_finetune", {"train": tiny_train(epochs=1)}).harden_section()
+    assert harden(inputs, section).knowledge == DefenseKnowledge()
+    assert harden(inputs, None).knowledge == DefenseKnowledge()
 
 
 @pytest.mark.parametrize(

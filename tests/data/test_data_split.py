@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from pydantic import ValidationError
 
 from pipeline.data import (
@@ -151,8 +150,10 @@ def test_bad_input_arrays(data):
         ({"private_classes": [0, -1]}, r"private_classes\.1\n  Input should be greater than or equal to 0"),
         ({"public_classes": [1]}, "public_classes is only used in class_disjoint mode"),
         ({"mode": "class_disjoint"}, "private_classes: class_disjoint mode needs an explicit list"),
-        ({"mode": "class_disjoint", "private_classes": [0, 1], "public_classes": [1, 2]},
-         r"public_classes: classes \[1\] are also private"),
+        (
+            {"mode": "class_disjoint", "private_classes": [0, 1], "public_classes": [1, 2]},
+            r"public_classes: classes \[1\] are also private",
+        ),
     ],
 )
 def test_config_validation_names_field(kw, message):
