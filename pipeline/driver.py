@@ -9,13 +9,13 @@ that executes opens a child run (pipeline.tracking); stages DVC skips log nothin
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 from pipeline.config import DEFAULT_PARAMS, load_section
+from pipeline.reports import read_report
 from pipeline.tracking import PARENT_RUN_ENV, MlflowSection, connect, experiment_url, git_commit, tracking_uri
 from pipeline.tracking_data import log_split_inputs
 
@@ -29,7 +29,7 @@ RELEASE_PIPELINE = "release/dvc.yaml"
 
 
 def gate_verdict(path: Path = GATE_REPORT) -> tuple[str, list[str]]:
-    report = json.loads(path.read_text())
+    report = read_report(path)
     return report["verdict"], report.get("failed_checks", [])
 
 

@@ -22,7 +22,8 @@ from pipeline.defenses import DefenseData
 from pipeline.floor import FloorSection, build_floor
 from pipeline.gate import GateSection
 from pipeline.prior import load_prior
-from pipeline.stage_utils import load_part, read_report, stage_parser
+from pipeline.reports import read_report
+from pipeline.stage_utils import load_part, stage_parser
 from pipeline.suite import AttackSection, PrivateReference
 from pipeline.target_gan import TargetGANSection
 from pipeline.tracking import MlflowSection, stage_run

@@ -13,7 +13,8 @@ import sys
 from pipeline.config import load_section
 from pipeline.gate import GateSection, evaluate_gate
 from pipeline.io import atomic_write_json, sha256_file
-from pipeline.stage_utils import read_report, stage_parser
+from pipeline.reports import read_report
+from pipeline.stage_utils import stage_parser
 from pipeline.tracking import MlflowSection, stage_run
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pipeline.config import load_section, read_params
 from pipeline.io import atomic_write_text
 from pipeline.model_card import render_model_card
-from pipeline.stage_utils import read_manifest, read_report, stage_parser
+from pipeline.reports import read_report
+from pipeline.stage_utils import read_manifest, stage_parser
 from pipeline.tracking import MlflowSection, stage_run
 
 
