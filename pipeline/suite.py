@@ -93,6 +93,19 @@ class AttackSection(Section):
     suite: dict[str, SuiteEntry] = Field(min_length=1)
     grid_samples_per_class: int = Field(4, ge=1)
 
+    @model_validator(mode="after")
+    def _entry_budgets_run(self) -> AttackSection:
+        """Every entry's merged budget is one the attacks accept (e.g. samples_per_class <= restarts)."""
+        problems = []
+        for name in self.suite:
+            try:
+                AttackBudget(**self.entry_budget(name).model_dump())
+            except ValueError as err:
+                problems.append(f"suite.{name}: {err}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     def entry_budget(self, name: str) -> BudgetSection:
         """The budget suite entry ``name`` runs with: the suite's, with the fields the entry sets replaced."""
         entry = self.suite[name]

@@ -9,7 +9,6 @@ import torch
 
 from pipeline.compare.config import CompareSetting
 from pipeline.compare.run import (
-    CompareInputs,
     SeedLoop,
     TrainedModel,
     attack_trained,
@@ -18,31 +17,14 @@ from pipeline.compare.run import (
     harden,
     summarise,
 )
-from pipeline.defenses import DefenseData, DefenseKnowledge
+from pipeline.defenses import DefenseKnowledge
 from pipeline.io import sha256_file
-from pipeline.stage_utils import utility_report
-from pipeline.suite import AttackSection, PrivateReference, floor_model
-from pipeline.target_gan import TargetGANSection
-from pipeline.train import LabelledImages
-from tests.attacks import toy
+from pipeline.suite import AttackSection, floor_model
 from tests.compare.fakes import attacks_report, fake_record, gate_section
 from tests.defenses.tiny import state_equal, tiny_train
 
 GATE = gate_section(min_knn_distance=0.0)
 FLOOR = attacks_report(gmi=0.1, pixel=0.1)
-
-
-@pytest.fixture(scope="module")
-def inputs() -> CompareInputs:
-    train = LabelledImages(*toy.toy_images(16, seed=0))
-    test = LabelledImages(*toy.toy_images(8, seed=1))
-    baseline = toy.train_classifier(toy.tiny_classifier(low_rank=False, seed=1), train.images, train.labels, 60, 0)
-    judge = toy.train_classifier(toy.tiny_classifier(low_rank=False, seed=2), train.images, train.labels, 60, 1)
-    accuracy = utility_report(baseline, train, test)["natural_accuracy"]
-    return CompareInputs(
-        baseline, accuracy, judge, toy.template_prior(), toy.toy_images(8, seed=3)[0],
-        DefenseData(train, test), PrivateReference.build(judge, train, test), TargetGANSection(),
-    )  # fmt: skip
 
 
 def tiny_attack(seed: int) -> AttackSection:

@@ -40,6 +40,13 @@ def test_zero_budget_is_named(tmp_path):
         load_section("attack", path, AttackSection)
 
 
+def test_an_entry_budget_the_attacks_refuse_is_named_when_params_load(tmp_path):
+    suite = {"ok": {"attack": "pixel"}, "x": {"attack": "pixel", "budget": {"samples_per_class": 30}}}
+    path = attack_params(tmp_path, suite=suite)  # the suite's 20 restarts cannot keep 30 samples
+    with pytest.raises(ValueError, match=r"suite\.x: invalid AttackBudget: samples_per_class \(30\) must be <="):
+        load_section("attack", path, AttackSection)
+
+
 def test_bad_attack_params_are_refused_when_params_load(tmp_path):
     path = attack_params(tmp_path, suite={"x": {"attack": "gmi", "params": {"lr": -1.0}}})
     with pytest.raises(ValueError, match=r"attack\.suite\.x: .*params: .*lr must be > 0"):
