@@ -9,14 +9,14 @@ that executes opens a child run (pipeline.tracking); stages DVC skips log nothin
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from pipeline.config import MlflowSection, load_section
-from pipeline.tracking import PARENT_RUN_ENV, connect, experiment_url, git_commit, tracking_uri
+from pipeline.config import DEFAULT_PARAMS, load_section
+from pipeline.reports import read_report
+from pipeline.tracking import PARENT_RUN_ENV, MlflowSection, connect, experiment_url, git_commit, tracking_uri
 from pipeline.tracking_data import log_split_inputs
 
 GATE_REPORT = Path("reports/gate.json")
@@ -30,7 +30,7 @@ SERVE_COMMAND = "make serve"  # models:/<register.model_name>@champion from this
 
 
 def gate_verdict(path: Path = GATE_REPORT) -> tuple[str, list[str]]:
-    report = json.loads(path.read_text())
+    report = read_report(path)
     return report["verdict"], report.get("failed_checks", [])
 
 
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     import mlflow
 
     args = sys.argv[1:] if argv is None else argv
-    experiment = load_section("mlflow", schema=MlflowSection).experiment
+    experiment = load_section("mlflow", DEFAULT_PARAMS, MlflowSection).experiment
     experiment_id = connect(experiment)  # creates the SQLite schema once, before stages race on it
     with mlflow.start_run(run_name="pipeline", experiment_id=experiment_id, tags={"git.commit": git_commit()}) as run:
         env = {**os.environ, PARENT_RUN_ENV: run.info.run_id, "DVC_NO_ANALYTICS": "1"}

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.config import deep_merge, read_params, validate_params
+from pipeline.config import deep_merge, read_params
 from pipeline.io import atomic_path
+from pipeline.params_schema import validate_params
 
 PROFILE_DIR = Path("profiles")
 

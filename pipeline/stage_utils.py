@@ -31,17 +31,6 @@ def read_manifest(split_dir: str | os.PathLike) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def read_report(path: str | os.PathLike) -> dict[str, Any]:
-    """An upstream stage's JSON report; a missing or broken file ends the stage with its name."""
-    file = Path(path)
-    if not file.is_file():
-        raise SystemExit(f"{file}: not found; run the stages that produce it first")
-    try:
-        return json.loads(file.read_text())
-    except json.JSONDecodeError as err:
-        raise SystemExit(f"{file}: not valid JSON ({err})") from None
-
-
 def num_private_classes(manifest: dict[str, Any]) -> int:
     return len(manifest["private_classes"])
 

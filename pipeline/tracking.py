@@ -19,11 +19,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pipeline.config import Section
+
 PARENT_RUN_ENV = "CALOR_PIPELINE_PARENT_RUN_ID"
 DEFAULT_DB = "mlflow.db"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"  # the UI's "Machine learning"; GenAI is "genai_development"
 UI_VIEW_QUERY = "workflowType=machine_learning"  # the UI's URL switch to its "Model training" view
+
+
+class MlflowSection(Section):
+    """The ``mlflow`` params section: the experiment every stage logs into."""
+
+    experiment: str = "calor-pipeline"
 
 
 class TrackingUnavailableError(RuntimeError):

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pipeline.checkpoint import load_checkpoint, save_checkpoint
-from pipeline.config import HardenSection, MlflowSection, load_section
-from pipeline.defenses import DefenseData, get_defense
+from pipeline.config import load_section
+from pipeline.defenses import DefenseData, HardenSection, get_defense
 from pipeline.io import atomic_write_json
+from pipeline.reports import read_report
 from pipeline.stage_utils import load_part, stage_parser, utility_report, write_curve
-from pipeline.tracking import stage_run
+from pipeline.tracking import MlflowSection, stage_run
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = section.defense_settings()
     experiment = load_section("mlflow", args.params, MlflowSection).experiment
     baseline, _ = load_checkpoint(args.baseline)
-    baseline_report = json.loads(Path(args.baseline_metrics).read_text())
+    baseline_report = read_report(args.baseline_metrics)
     data = DefenseData(load_part(args.data, "private_train"), load_part(args.data, "private_test"))
     params = {"defense": spec.name, spec.name: settings.model_dump()}
     with stage_run("harden", params, experiment) as run:

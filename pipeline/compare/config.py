@@ -13,7 +13,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, model_validator
 
-from pipeline.config import ClassifierStage, HardenSection, Section, TrainConfig, deep_merge, parse_section
+from pipeline.classifier_training import ClassifierStage
+from pipeline.config import Section, TrainConfig, deep_merge, parse_section
+from pipeline.defenses import HardenSection
 
 SEED_STRIDE = 1000  # compare seed s shifts every seed inside a setting by s · SEED_STRIDE
 SEED_KEYS = ("seed", "noise_seed")
