@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 from tqdm.auto import tqdm
 
 from pipeline.attacks import AttackBudget, AttackResult, LabelOnlyTarget, WhiteBoxTarget, create_attack
 from pipeline.attacks.base import Access
-from pipeline.attacks.registry import ATTACKS
+from pipeline.attacks.registry import ATTACKS, param_type_problems
 from pipeline.config import Section
 from pipeline.metrics import attack_accuracy, judge_features, knn_distance_from_features, mean_std
 from pipeline.metrics.features import closeness_from_features
@@ -62,6 +62,15 @@ class SuiteEntry(Section):
     params: dict[str, Any] = Field(default_factory=dict)
     budget: BudgetOverride | None = None
     adapt_to_defense: bool = False  # pass the defense's known target confidence (Kerckhoffs)
+
+    @model_validator(mode="after")
+    def _params_have_the_attack_types(self) -> SuiteEntry:
+        """As strict as the sections: ``params`` is free-form here, so check it against the attack's fields."""
+        if self.attack in ATTACKS:  # an unknown attack is named by AttackSection, with the entry's key
+            problems = param_type_problems(self.attack, self.params)
+            if problems:
+                raise ValueError("; ".join(f"params.{problem}" for problem in problems))
+        return self
 
 
 class AttackSection(Section):

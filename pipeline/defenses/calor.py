@@ -20,7 +20,7 @@ from pydantic import Field
 
 from pipeline.config import Section, TrainConfig
 from pipeline.defenses.registry import DefenseData, DefenseResult, PhaseCallback, register_defense
-from pipeline.models import Classifier, HeadConfig, create_model
+from pipeline.models import Classifier, HeadActivation, HeadConfig, create_model
 from pipeline.seeding import seeded_rng
 from pipeline.train import LossFn, fit
 
@@ -28,7 +28,7 @@ from pipeline.train import LossFn, fit
 class LowRankConfig(Section):
     enabled: bool = True
     rank: int = Field(3, ge=1)
-    activation: str = "tanh"
+    activation: HeadActivation = "tanh"
     train: TrainConfig
 
 
