@@ -25,6 +25,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from pipeline.liveness import pid_running
+
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>[1-9][0-9]{0,6})\.[0-9a-f]{8}\.tmp$")
 
 
@@ -65,18 +67,6 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
-def _running(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, under another user
-    return True
-
-
 def remove_stale_temps(paths: Iterable[str | os.PathLike]) -> list[Path]:
     """Remove temporaries that killed writers left beside each path and anywhere inside it (a folder).
 
@@ -90,7 +80,7 @@ def remove_stale_temps(paths: Iterable[str | os.PathLike]) -> list[Path]:
             candidates += path.rglob(".*.tmp")
         for candidate in candidates:
             match = _TEMP_NAME.match(candidate.name)
-            if match is None or _running(int(match["pid"])) or candidate in removed:
+            if match is None or pid_running(int(match["pid"])) or candidate in removed:
                 continue
             if candidate.is_dir() and not candidate.is_symlink():
                 shutil.rmtree(candidate, ignore_errors=True)
