@@ -16,14 +16,21 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pipeline.param_types import STRICT_PARAMS
+from pipeline.yaml_strict import load_yaml
+
 DEFAULT_PARAMS = Path("params.yaml")
 S = TypeVar("S", bound=BaseModel)
 
 
 class Section(BaseModel):
-    """Frozen, strict about unknown keys: a typo in params.yaml is an error, not a silent default."""
+    """Frozen and strict: a typo in params.yaml is an error, not a silent default.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    ``strict``: no coercion (``true`` is not 1, ``"0.1"`` is not 0.1; an int still fills a float).
+    ``allow_inf_nan=False``: a nan or inf threshold would make every comparison against it pass or fail.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, **STRICT_PARAMS)
 
 
 class TrainConfig(Section):
@@ -56,7 +63,7 @@ def read_params(path: str | os.PathLike = DEFAULT_PARAMS) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: params file not found")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = load_yaml(path.read_text(), str(path)) or {}  # a repeated key is an error naming it
     except yaml.YAMLError as err:
         raise ValueError(f"{path}: not valid YAML ({err})") from err
     if not isinstance(data, dict):

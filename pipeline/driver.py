@@ -15,8 +15,17 @@ import sys
 from pathlib import Path
 
 from pipeline.config import DEFAULT_PARAMS, load_section
+from pipeline.liveness import process_identity
 from pipeline.reports import read_report
-from pipeline.tracking import PARENT_RUN_ENV, MlflowSection, connect, experiment_url, git_commit, tracking_uri
+from pipeline.tracking import (
+    PARENT_RUN_ENV,
+    MlflowSection,
+    close_orphaned_runs,
+    connect,
+    experiment_url,
+    git_commit,
+    tracking_uri,
+)  # fmt: skip
 from pipeline.tracking_data import log_split_inputs
 
 GATE_REPORT = Path("reports/gate.json")
@@ -40,7 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     experiment = load_section("mlflow", DEFAULT_PARAMS, MlflowSection).experiment
     experiment_id = connect(experiment)  # creates the SQLite schema once, before stages race on it
-    with mlflow.start_run(run_name="pipeline", experiment_id=experiment_id, tags={"git.commit": git_commit()}) as run:
+    closed = close_orphaned_runs(experiment_id)
+    if closed:
+        print(f"MLflow: closed {len(closed)} run(s) left RUNNING by killed processes as KILLED: {', '.join(closed)}")
+    tags = {"git.commit": git_commit(), **process_identity()}
+    with mlflow.start_run(run_name="pipeline", experiment_id=experiment_id, tags=tags) as run:
         env = {**os.environ, PARENT_RUN_ENV: run.info.run_id, "DVC_NO_ANALYTICS": "1"}
         uri = tracking_uri()
         ui = f"{experiment_url(experiment_id, uri)}" if uri.startswith("http") else (

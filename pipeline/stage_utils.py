@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from pipeline.evaluate import classification_metrics, predict_proba
-from pipeline.io import atomic_write_json
+from pipeline.io import atomic_write_json, remove_stale_temps
 from pipeline.models import Classifier
 from pipeline.train import LabelledImages
 
@@ -52,10 +53,26 @@ def write_curve(path: str | os.PathLike, history: list[dict[str, float]], phase:
     atomic_write_json(path, rows)
 
 
-def stage_parser(description: str, *paths: str) -> argparse.ArgumentParser:
+class StageParser(argparse.ArgumentParser):
+    """Parses a stage's paths, then removes the temporary files a killed run left beside or inside them.
+
+    The one step every stage takes before writing: an atomic write killed mid-way (SIGKILL, OOM)
+    leaves ``.<name>.<pid>.<random>.tmp`` that nothing else would remove (pipeline.io).
+    """
+
+    def __init__(self, description: str | None, paths: tuple[str, ...]) -> None:
+        super().__init__(description=description)
+        self.add_argument("--params", default="params.yaml")
+        for name in paths:
+            self.add_argument(f"--{name}", required=True)
+        self.paths = paths
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> argparse.Namespace:
+        parsed = super().parse_args(args, namespace)
+        remove_stale_temps(getattr(parsed, name.replace("-", "_")) for name in self.paths)
+        return parsed
+
+
+def stage_parser(description: str | None, *paths: str) -> StageParser:
     """Stages take their paths from dvc.yaml on the command line, so they are written down once."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--params", default="params.yaml")
-    for name in paths:
-        parser.add_argument(f"--{name}", required=True)
-    return parser
+    return StageParser(description, paths)

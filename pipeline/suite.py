@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from pipeline.attacks import Attack, AttackBudget, AttackResult, LabelOnlyTarget, WhiteBoxTarget, create_attack
 from pipeline.attacks.base import Access
-from pipeline.attacks.registry import ATTACKS
+from pipeline.attacks.registry import ATTACKS, param_type_problems
 from pipeline.config import Section
 from pipeline.defenses.registry import DefenseKnowledge
 from pipeline.metrics import attack_accuracy, judge_features, knn_distance_from_features, mean_std
@@ -74,6 +74,15 @@ class SuiteEntry(Section):
         if name not in ATTACKS:
             raise ValueError(f"unknown attack {name!r}; known: {ATTACKS.names()}")
         return name
+
+    @model_validator(mode="after")
+    def _params_have_the_attack_types(self) -> SuiteEntry:
+        """As strict as the sections: ``params`` is free-form here, so check it against the attack's fields."""
+        if self.attack in ATTACKS:  # an unknown attack is named by AttackSection, with the entry's key
+            problems = param_type_problems(self.attack, self.params)
+            if problems:
+                raise ValueError("; ".join(f"params.{problem}" for problem in problems))
+        return self
 
     @model_validator(mode="after")
     def _builds(self) -> SuiteEntry:

@@ -25,9 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     params = {"defense": spec.name, spec.name: settings.model_dump()}
     with stage_run("harden", params, experiment) as run:
         run.log_data(args.data, private_train="training", private_test="evaluation")
-        result = spec.apply(
-            baseline, settings, data, on_epoch=lambda phase: lambda e, m: run.log_epoch(phase, e, m)
-        )
+        result = spec.apply(baseline, settings, data, on_epoch=lambda phase: lambda e, m: run.log_epoch(phase, e, m))
         report = {
             **utility_report(result.model, data.train, data.test),
             "baseline_natural_accuracy": baseline_report["natural_accuracy"],

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from pipeline.config import Section
+from pipeline.param_types import ChannelCount
 
 ClassId = Annotated[int, Field(ge=0, strict=True)]
 Count = Annotated[int, Field(ge=1, strict=True)]  # strict: true or 2.5 is not a count
@@ -20,7 +21,7 @@ class ImageFolderSection(Section):
     root: str
     split_file: str | None = None
     image_size: int = Field(64, ge=8)
-    channels: Literal[1, 3] = 3
+    channels: ChannelCount = 3  # 1 or 3, and `true` is not 1
 
 
 class DataSection(Section):

@@ -27,7 +27,7 @@ from pipeline.defenses.registry import (
     PhaseCallback,
     register_defense,
 )
-from pipeline.models import Classifier, HeadConfig, create_model
+from pipeline.models import Classifier, HeadActivation, HeadConfig, create_model
 from pipeline.seeding import seeded_rng
 from pipeline.train import LossFn, fit
 
@@ -35,7 +35,7 @@ from pipeline.train import LossFn, fit
 class LowRankConfig(Section):
     enabled: bool = True
     rank: int = Field(3, ge=1)
-    activation: str = "tanh"
+    activation: HeadActivation = "tanh"
     train: TrainConfig
 
 
