@@ -105,9 +105,9 @@ def test_the_smoke_profile_runs_every_suite_entry_at_the_smoke_budget():
 def test_an_entry_budget_replaces_only_the_fields_it_sets(tmp_path):
     """PLG-MI's own step count must not shield it from an overlay of the suite's restarts (compare)."""
     raw = {
-        "seeds": [0], "budget": {"steps": 60, "restarts": 4, "samples_per_class": 10},
+        "seeds": [0], "budget": {"steps": 60, "restarts": 12, "samples_per_class": 10},
         "suite": {"plgmi": {"attack": "plgmi", "budget": {"steps": 120}}, "pixel": {"attack": "pixel"}},
     }  # fmt: skip
     cfg = AttackSection.model_validate(raw)
-    assert cfg.entry_budget("plgmi").model_dump() == {"steps": 120, "restarts": 4, "samples_per_class": 10}
+    assert cfg.entry_budget("plgmi").model_dump() == {"steps": 120, "restarts": 12, "samples_per_class": 10}
     assert cfg.entry_budget("pixel") == cfg.budget
