@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from pipeline.config import ClassifierStage, HardenSection, load_section, validate_params
-from pipeline.profiles import apply_profile
+from pipeline.profiles import apply_overlay, profile_overlay
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ def default_params() -> dict:
 def test_repo_params_and_smoke_profile_validate(tmp_path):
     validate_params(REPO / "params.yaml")
     out = tmp_path / "smoke.yaml"
-    apply_profile("smoke", REPO / "params.yaml", out, REPO / "profiles")
+    apply_overlay(REPO / "params.yaml", profile_overlay(["smoke"], REPO / "profiles"), out=out)
     merged = yaml.safe_load(out.read_text())
     assert merged["baseline"]["train"]["epochs"] == 1
     assert merged["baseline"]["train"]["optimizer"] == "adam"  # untouched keys survive the overlay
