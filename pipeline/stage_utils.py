@@ -1,4 +1,7 @@
-"""What every stage does around the library call: load splits, evaluate, write reports and plots."""
+"""What every stage does around the library call: read reports, evaluate, write reports and plots.
+
+The prepared split is read through ``pipeline.data`` (``load_labelled``, ``load_public``, ``load_split_manifest``).
+"""
 
 from __future__ import annotations
 
@@ -8,27 +11,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from pipeline.data.parts import LabelledImages
 from pipeline.evaluate import classification_metrics, predict_proba
 from pipeline.io import atomic_write_json
 from pipeline.models import Classifier
-from pipeline.train import LabelledImages
-
-
-def load_part(split_dir: str | os.PathLike, part: str) -> LabelledImages:
-    """One part of the prepared split (``private_train``, ``private_test`` or ``public``) as tensors."""
-    from pipeline.data import load_split_part
-
-    images, labels = load_split_part(split_dir, part)
-    return LabelledImages(torch.from_numpy(images), torch.from_numpy(labels))
-
-
-def read_manifest(split_dir: str | os.PathLike) -> dict[str, Any]:
-    path = Path(split_dir) / "manifest.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: split manifest not found; run the prepare stage first")
-    return json.loads(path.read_text())
 
 
 def read_report(path: str | os.PathLike) -> dict[str, Any]:

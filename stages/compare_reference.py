@@ -16,8 +16,9 @@ from pipeline.classifier_training import train_classifier
 from pipeline.compare.config import SEED_STRIDE, CompareSection
 from pipeline.compare.run import TrainedModel, write_report
 from pipeline.config import MlflowSection, load_section
+from pipeline.data import load_labelled, load_split_manifest
 from pipeline.io import atomic_write_json, atomic_write_text
-from pipeline.stage_utils import load_part, read_manifest, stage_parser
+from pipeline.stage_utils import stage_parser
 from pipeline.tracking import stage_run
 from stages.compare_setting import seed_loop
 
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{args.params}: compare.reference is not set (model and train of the public-only model)")
     section = compare.reference
     experiment = load_section("mlflow", args.params, MlflowSection).experiment
-    manifest = read_manifest(args.data)
+    manifest = load_split_manifest(args.data)
     report = {"setting": NAME, "label": "reference: trained on public data only", "kind": "reference"}
     if manifest["mode"] != "sample_disjoint":
         reason = f"split mode {manifest['mode']}: public classes are not the private ones (the floor row stands in)"
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         atomic_write_text(Path(args.out) / "SKIPPED.txt", reason + "\n")
         atomic_write_json(args.report, {**report, "skipped": reason})
         return
-    public = load_part(args.data, "public")
+    public = load_labelled(args.data, "public")  # the reference is trained on the labelled public split
     loop = seed_loop(args, compare)
 
     def train(seed: int) -> TrainedModel:

@@ -18,11 +18,12 @@ from pipeline.checkpoint import load_checkpoint
 from pipeline.compare.config import SEED_STRIDE, CompareSection, CompareSetting, parse_overrides
 from pipeline.compare.run import CompareInputs, SeedLoop, TrainedModel, harden, write_report
 from pipeline.config import MlflowSection, load_section, parse_section, read_params
+from pipeline.data import load_labelled, load_public
 from pipeline.defenses import DefenseData
 from pipeline.floor import FloorSection, build_floor
 from pipeline.gate import GateSection
 from pipeline.prior import load_prior
-from pipeline.stage_utils import load_part, read_report, stage_parser
+from pipeline.stage_utils import read_report, stage_parser
 from pipeline.suite import AttackSection, PrivateReference
 from pipeline.target_gan import TargetGANSection
 from pipeline.tracking import stage_run
@@ -31,7 +32,7 @@ from pipeline.tracking import stage_run
 def floor(inputs: CompareInputs, section: FloorSection, seed: int, data: str) -> TrainedModel:
     """The floor model for one compare seed (its init/training seed shifted like every row's)."""
     seeded = section.model_copy(update={"seed": section.seed + seed * SEED_STRIDE})
-    public = load_part(data, "public") if section.kind == "public_only" else None
+    public = load_labelled(data, "public") if section.kind == "public_only" else None
     start = time.perf_counter()
     model = build_floor(inputs.baseline, seeded, public)
     return TrainedModel(model, {"defense": "none", "floor": seeded.kind}, time.perf_counter() - start,
@@ -45,11 +46,11 @@ def load_inputs(args, compare: CompareSection) -> CompareInputs:
     baseline, _ = load_checkpoint(args.baseline)
     judge, _ = load_checkpoint(args.judge)
     prior, _ = load_prior(args.prior)
-    train, test = load_part(args.data, "private_train"), load_part(args.data, "private_test")
+    train, test = load_labelled(args.data, "private_train"), load_labelled(args.data, "private_test")
     baseline_accuracy = read_report(args.baseline_metrics)["natural_accuracy"]
     params = read_params(args.params)
     return CompareInputs(
-        baseline, baseline_accuracy, judge, prior, load_part(args.data, "public").images,
+        baseline, baseline_accuracy, judge, prior, load_public(args.data).images,
         DefenseData(train, test), PrivateReference.build(judge, train, test),
         parse_section("target_gan", compare.target_gan_raw(params["target_gan"]), TargetGANSection,
                       source=f"{args.params} (target_gan with compare.target_gan)"),

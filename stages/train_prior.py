@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.config import MlflowSection, load_section, section_from_dataclass
+from pipeline.data import load_public
 from pipeline.io import atomic_write_json
 from pipeline.prior import PriorConfig, save_image_grid, save_prior, train_prior
-from pipeline.stage_utils import load_part, stage_parser
+from pipeline.stage_utils import stage_parser
 from pipeline.tracking import stage_run
 
 
@@ -19,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as err:
         raise SystemExit(f"{args.params}: invalid params in section 'prior': {err}") from None
     experiment = load_section("mlflow", args.params, MlflowSection).experiment
-    public = load_part(args.data, "public")  # labels are never read: the attacker has none
+    public = load_public(args.data)  # images only: the attacker has no labels
     with stage_run("train_prior", {"prior": cfg.to_dict()}, experiment) as run:
         run.log_data(args.data, public="training")
         result = train_prior(public.images.numpy(), cfg)

@@ -19,12 +19,12 @@ from pipeline.compare.run import (
     harden,
     summarise,
 )
+from pipeline.data.parts import LabelledImages
 from pipeline.defenses import DefenseData
 from pipeline.io import sha256_file
 from pipeline.stage_utils import utility_report
 from pipeline.suite import AttackSection, PrivateReference, floor_model
 from pipeline.target_gan import TargetGANSection
-from pipeline.train import LabelledImages
 from tests.attacks import toy
 from tests.compare.fakes import attacks_report, fake_record, gate_section
 from tests.defenses.tiny import state_equal, tiny_train

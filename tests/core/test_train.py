@@ -5,9 +5,10 @@ import torch
 
 from pipeline.augment import flip_shift
 from pipeline.config import TrainConfig
+from pipeline.data.parts import LabelledImages
 from pipeline.models import ModelConfig, create_model
 from pipeline.seeding import seed_everything
-from pipeline.train import LabelledImages, TrainingDivergedError, fit
+from pipeline.train import TrainingDivergedError, fit
 from tests.fixtures_models import tiny_data
 
 

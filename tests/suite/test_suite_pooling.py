@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from pipeline.data.parts import LabelledImages
 from pipeline.suite import AttackSection, PrivateReference, run_suite
-from pipeline.train import LabelledImages
 from tests.attacks import toy
 
 
