@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from pipeline.data.parts import LabelledImages
 from pipeline.evaluate import classification_metrics, predict_proba
 from pipeline.io import atomic_write_json
 from pipeline.models import Classifier
+from pipeline.runtime import start_stage
 
 
 def read_report(path: str | os.PathLike) -> dict[str, Any]:
@@ -49,9 +51,21 @@ def write_curve(path: str | os.PathLike, history: list[dict[str, float]], phase:
     atomic_write_json(path, rows)
 
 
-def stage_parser(description: str, *paths: str) -> argparse.ArgumentParser:
+class StageParser(argparse.ArgumentParser):
+    """A stage's command line. Parsing it starts the stage: ``pipeline.runtime.start_stage`` sets the
+    process's thread count (CALOR_NUM_THREADS) and deterministic algorithms, once, for every stage."""
+
+    def parse_args(  # type: ignore[override]  # argparse's overloads, one signature here
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        parsed = super().parse_args(args, namespace)
+        start_stage()
+        return parsed
+
+
+def stage_parser(description: str, *paths: str) -> StageParser:
     """Stages take their paths from dvc.yaml on the command line, so they are written down once."""
-    parser = argparse.ArgumentParser(description=description)
+    parser = StageParser(description=description)
     parser.add_argument("--params", default="params.yaml")
     for name in paths:
         parser.add_argument(f"--{name}", required=True)
