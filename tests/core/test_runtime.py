@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import re
+import runpy
+import shlex
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -70,3 +75,34 @@ def test_gan_loops_use_the_env_else_one_thread_and_restore_the_count(monkeypatch
     with pytest.raises(ValueError, match="num_threads"):
         with torch_threads(0):
             pass
+
+
+class Started(Exception):
+    """Raised by a stand-in for start_stage: the stage got there before doing any work."""
+
+
+def dvc_commands() -> list[str]:
+    """Every stage command of every dvc.yaml, with each ``${...}`` of a foreach template set to 0."""
+    import yaml
+
+    repo = Path(__file__).resolve().parents[2]
+    commands = []
+    for dvc_yaml in [repo / "dvc.yaml", *sorted(repo.glob("*/dvc.yaml"))]:
+        for stage in yaml.safe_load(dvc_yaml.read_text())["stages"].values():
+            commands.append(re.sub(r"\$\{[^}]*\}", "0", stage.get("do", stage)["cmd"]))
+    return commands
+
+
+@pytest.mark.parametrize("command", dvc_commands())
+def test_every_dvc_stage_starts_through_start_stage(monkeypatch, command):
+    """`python -m stages.X ...` as dvc.yaml runs it: start_stage comes before any work (here: raises)."""
+    words = shlex.split(command)
+    assert words[:2] == ["python", "-m"], command
+
+    def started() -> None:
+        raise Started
+
+    monkeypatch.setattr("pipeline.stage_utils.start_stage", started)
+    monkeypatch.setattr(sys, "argv", [words[2], *words[3:]])
+    with pytest.raises(Started):
+        runpy.run_module(words[2], run_name="__main__")
