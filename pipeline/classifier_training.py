@@ -1,12 +1,26 @@
-"""Train a classifier from scratch (baseline target and judge share this)."""
+"""Train a classifier from scratch (baseline target and judge share this), and their one stage body."""
 
 from __future__ import annotations
 
-from pipeline.config import ClassifierStage
+from pathlib import Path
+
+from pipeline.checkpoint import save_checkpoint
+from pipeline.config import Section, TrainConfig, load_section
+from pipeline.data import load_labelled, load_split_manifest
 from pipeline.data.parts import LabelledImages
-from pipeline.models import Classifier, ModelConfig, create_model
+from pipeline.io import atomic_write_json
+from pipeline.models import Classifier, ModelConfig, ModelSection, create_model
 from pipeline.seeding import seed_everything
+from pipeline.stage_utils import stage_parser, utility_report, write_curve
+from pipeline.tracking import MlflowSection, stage_run
 from pipeline.train import EpochCallback, fit
+
+
+class ClassifierStage(Section):
+    """The ``baseline`` / ``judge`` sections: an architecture and how to train it."""
+
+    model: ModelSection
+    train: TrainConfig
 
 
 def train_classifier(
@@ -36,15 +50,6 @@ def run_classifier_stage(stage: str, section_name: str, argv: list[str] | None, 
     it tells apart (in ``class_disjoint`` mode the public classes too, so reconstructions that merely
     look like a public class count as failures), with more images than the target gets.
     """
-    from pathlib import Path
-
-    from pipeline.checkpoint import save_checkpoint
-    from pipeline.config import MlflowSection, load_section
-    from pipeline.data import load_labelled, load_split_manifest
-    from pipeline.io import atomic_write_json
-    from pipeline.stage_utils import stage_parser, utility_report, write_curve
-    from pipeline.tracking import stage_run
-
     args = stage_parser(description, "data", "out", "metrics", "plot").parse_args(argv)
     section = load_section(section_name, args.params, ClassifierStage)
     experiment = load_section("mlflow", args.params, MlflowSection).experiment

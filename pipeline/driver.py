@@ -14,15 +14,24 @@ experiment is listed by ``dvc exp show`` next to the others.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from pipeline.config import MlflowSection, load_section
-from pipeline.tracking import PARENT_RUN_ENV, connect, experiment_url, git_commit, tracking_uri
+from pipeline.config import DEFAULT_PARAMS, load_section
+from pipeline.liveness import process_identity
+from pipeline.reports import read_report
+from pipeline.tracking import (
+    PARENT_RUN_ENV,
+    MlflowSection,
+    close_orphaned_runs,
+    connect,
+    experiment_url,
+    git_commit,
+    tracking_uri,
+)  # fmt: skip
 from pipeline.tracking_data import log_split_inputs
 
 GATE_REPORT = Path("reports/gate.json")
@@ -36,7 +45,7 @@ SERVE_COMMAND = "make serve"  # models:/<register.model_name>@champion from this
 
 
 def gate_verdict(path: Path = GATE_REPORT) -> tuple[str, list[str]]:
-    report = json.loads(path.read_text())
+    report = read_report(path)
     return report["verdict"], report.get("failed_checks", [])
 
 
@@ -69,9 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", help="the experiment's name with --profile (default: the profiles and the time)")
     known, args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     command = main_command(known.profile, known.name, args)
-    experiment = load_section("mlflow", schema=MlflowSection).experiment
+    experiment = load_section("mlflow", DEFAULT_PARAMS, MlflowSection).experiment
     experiment_id = connect(experiment)  # creates the SQLite schema once, before stages race on it
-    tags = {"git.commit": git_commit(), **({"profiles": " ".join(known.profile)} if known.profile else {})}
+    closed = close_orphaned_runs(experiment_id)
+    if closed:
+        print(f"MLflow: closed {len(closed)} run(s) left RUNNING by killed processes as KILLED: {', '.join(closed)}")
+    tags = {"git.commit": git_commit(), **process_identity(),
+            **({"profiles": " ".join(known.profile)} if known.profile else {})}  # fmt: skip
     with mlflow.start_run(run_name="pipeline", experiment_id=experiment_id, tags=tags) as run:
         env = {**os.environ, PARENT_RUN_ENV: run.info.run_id, "DVC_NO_ANALYTICS": "1"}
         uri = tracking_uri()

@@ -21,8 +21,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import DEFAULT_PARAMS, deep_merge, read_params, validate_params
+from pipeline.config import DEFAULT_PARAMS, deep_merge, read_params
 from pipeline.io import atomic_path
+from pipeline.params_schema import validate_params
 
 PROFILE_DIR = Path("profiles")
 

@@ -6,28 +6,15 @@ The prepared split is read through ``pipeline.data`` (``load_labelled``, ``load_
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from pipeline.data.parts import LabelledImages
 from pipeline.evaluate import classification_metrics, predict_proba
-from pipeline.io import atomic_write_json
+from pipeline.io import atomic_write_json, remove_stale_temps
 from pipeline.models import Classifier
 from pipeline.runtime import start_stage
-
-
-def read_report(path: str | os.PathLike) -> dict[str, Any]:
-    """An upstream stage's JSON report; a missing or broken file ends the stage with its name."""
-    file = Path(path)
-    if not file.is_file():
-        raise SystemExit(f"{file}: not found; run the stages that produce it first")
-    try:
-        return json.loads(file.read_text())
-    except json.JSONDecodeError as err:
-        raise SystemExit(f"{file}: not valid JSON ({err})") from None
 
 
 def num_private_classes(manifest: dict[str, Any]) -> int:
@@ -52,21 +39,29 @@ def write_curve(path: str | os.PathLike, history: list[dict[str, float]], phase:
 
 
 class StageParser(argparse.ArgumentParser):
-    """A stage's command line. Parsing it starts the stage: ``pipeline.runtime.start_stage`` sets the
-    process's thread count (CALOR_NUM_THREADS) and deterministic algorithms, once, for every stage."""
+    """A stage's command line. Parsing it starts the stage, the one step every stage takes before any work:
 
-    def parse_args(  # type: ignore[override]  # argparse's overloads, one signature here
-        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
-    ) -> argparse.Namespace:
+    - ``pipeline.runtime.start_stage`` sets the process's thread count (CALOR_NUM_THREADS) and
+      deterministic algorithms, once, for every stage;
+    - then the temporary files a killed run left beside or inside the stage's paths are removed: an
+      atomic write killed mid-way (SIGKILL, OOM) leaves ``.<name>.<pid>.<random>.tmp`` that nothing
+      else would remove (pipeline.io).
+    """
+
+    def __init__(self, description: str | None, paths: tuple[str, ...]) -> None:
+        super().__init__(description=description)
+        self.add_argument("--params", default="params.yaml")
+        for name in paths:
+            self.add_argument(f"--{name}", required=True)
+        self.paths = paths
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> argparse.Namespace:
         parsed = super().parse_args(args, namespace)
         start_stage()
+        remove_stale_temps(getattr(parsed, name.replace("-", "_")) for name in self.paths)
         return parsed
 
 
-def stage_parser(description: str, *paths: str) -> StageParser:
+def stage_parser(description: str | None, *paths: str) -> StageParser:
     """Stages take their paths from dvc.yaml on the command line, so they are written down once."""
-    parser = StageParser(description=description)
-    parser.add_argument("--params", default="params.yaml")
-    for name in paths:
-        parser.add_argument(f"--{name}", required=True)
-    return parser
+    return StageParser(description, paths)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.checkpoint import load_checkpoint, save_checkpoint
-from pipeline.config import MlflowSection, load_section
+from pipeline.config import load_section
 from pipeline.data import load_labelled, load_split_manifest
 from pipeline.floor import FloorSection, build_floor
 from pipeline.io import atomic_write_json
 from pipeline.stage_utils import stage_parser, utility_report
-from pipeline.tracking import stage_run
+from pipeline.tracking import MlflowSection, stage_run
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pipeline.config import MlflowSection, load_section, read_params
+from pipeline.config import load_section, read_params
 from pipeline.data import load_split_manifest
 from pipeline.io import atomic_write_text
 from pipeline.model_card import render_model_card
-from pipeline.stage_utils import read_report, stage_parser
-from pipeline.tracking import stage_run
+from pipeline.reports import read_report
+from pipeline.stage_utils import stage_parser
+from pipeline.tracking import MlflowSection, stage_run
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,14 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.checkpoint import load_checkpoint
-from pipeline.config import MlflowSection, load_section
+from pipeline.config import load_section
 from pipeline.data import load_public
 from pipeline.io import atomic_write_json
 from pipeline.prior import load_prior
 from pipeline.stage_utils import stage_parser
 from pipeline.suite import AttackSection
 from pipeline.target_gan import TARGET_GANS, TargetGANSection, save_target_gan, train_one
-from pipeline.tracking import stage_run
+from pipeline.tracking import MlflowSection, stage_run
 
 LOG_EVERY = 50  # iterations per logged point: per-iteration GAN losses are noise
 

@@ -1,5 +1,6 @@
 """Data layer: real Fashion-MNIST or users' image folders, the model-inversion split, tensors."""
 
+from pipeline.data.config import DataSection, ImageFolderSection, SplitSection
 from pipeline.data.errors import ConfigError, DataError
 from pipeline.data.fashion_mnist import (
     FASHION_MNIST_CLASSES,
@@ -13,9 +14,7 @@ from pipeline.data.image_folder import ImageFolderData, load_image_folder
 from pipeline.data.parts import LabelledImages, PublicImages, load_labelled, load_public
 from pipeline.data.split import (
     PART_NAMES,
-    SPLIT_MODES,
     MISplit,
-    SplitConfig,
     SplitPart,
     load_split_manifest,
     load_split_part,
@@ -28,15 +27,16 @@ __all__ = [
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_FILES",
     "PART_NAMES",
-    "SPLIT_MODES",
     "ConfigError",
     "DataError",
+    "DataSection",
     "ImageFolderData",
+    "ImageFolderSection",
     "LabelledImages",
     "MISplit",
     "PublicImages",
-    "SplitConfig",
     "SplitPart",
+    "SplitSection",
     "fashion_mnist_files",
     "load_fashion_mnist",
     "load_image_folder",

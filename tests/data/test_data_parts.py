@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pipeline.config import DataSection, SplitSection
 from pipeline.data import PART_NAMES, load_labelled, load_public, load_split_part
+from pipeline.data.config import DataSection, SplitSection
 from pipeline.prepare import prepare_split
 from tests.fixtures_data import write_fake_fashion_mnist
 
@@ -82,7 +82,7 @@ def test_attacker_stages_hand_over_public_images_loaded_without_labels(split_dir
         if hasattr(module, "load_labelled"):
             monkeypatch.setattr(module, "load_labelled", labelled)
     for module in (stages.attack, stages.target_gan):
-        monkeypatch.setattr(module, "load_checkpoint", lambda _path: (None, {}))
+        monkeypatch.setattr(module, "load_checkpoint", lambda _path: (None, {"params": {}}))
         monkeypatch.setattr(module, "load_prior", lambda _path: (None, {}))
     monkeypatch.setattr(stages.attack, "load_target_gans", lambda *_: {})
     monkeypatch.setattr(stages.attack.PrivateReference, "build", staticmethod(lambda *_: None))
