@@ -1,35 +1,20 @@
-"""What every stage does around the library call: load splits, evaluate, write reports and plots."""
+"""What every stage does around the library call: read reports, evaluate, write reports and plots.
+
+The prepared split is read through ``pipeline.data`` (``load_labelled``, ``load_public``, ``load_split_manifest``).
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-import torch
-
+from pipeline.data.parts import LabelledImages
 from pipeline.evaluate import classification_metrics, predict_proba
 from pipeline.io import atomic_write_json, remove_stale_temps
 from pipeline.models import Classifier
-from pipeline.train import LabelledImages
-
-
-def load_part(split_dir: str | os.PathLike, part: str) -> LabelledImages:
-    """One part of the prepared split (``private_train``, ``private_test`` or ``public``) as tensors."""
-    from pipeline.data import load_split_part
-
-    images, labels = load_split_part(split_dir, part)
-    return LabelledImages(torch.from_numpy(images), torch.from_numpy(labels))
-
-
-def read_manifest(split_dir: str | os.PathLike) -> dict[str, Any]:
-    path = Path(split_dir) / "manifest.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: split manifest not found; run the prepare stage first")
-    return json.loads(path.read_text())
+from pipeline.runtime import start_stage
 
 
 def num_private_classes(manifest: dict[str, Any]) -> int:
@@ -54,10 +39,13 @@ def write_curve(path: str | os.PathLike, history: list[dict[str, float]], phase:
 
 
 class StageParser(argparse.ArgumentParser):
-    """Parses a stage's paths, then removes the temporary files a killed run left beside or inside them.
+    """A stage's command line. Parsing it starts the stage, the one step every stage takes before any work:
 
-    The one step every stage takes before writing: an atomic write killed mid-way (SIGKILL, OOM)
-    leaves ``.<name>.<pid>.<random>.tmp`` that nothing else would remove (pipeline.io).
+    - ``pipeline.runtime.start_stage`` sets the process's thread count (CALOR_NUM_THREADS) and
+      deterministic algorithms, once, for every stage;
+    - then the temporary files a killed run left beside or inside the stage's paths are removed: an
+      atomic write killed mid-way (SIGKILL, OOM) leaves ``.<name>.<pid>.<random>.tmp`` that nothing
+      else would remove (pipeline.io).
     """
 
     def __init__(self, description: str | None, paths: tuple[str, ...]) -> None:
@@ -69,6 +57,7 @@ class StageParser(argparse.ArgumentParser):
 
     def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> argparse.Namespace:
         parsed = super().parse_args(args, namespace)
+        start_stage()
         remove_stale_temps(getattr(parsed, name.replace("-", "_")) for name in self.paths)
         return parsed
 

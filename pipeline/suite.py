@@ -27,13 +27,13 @@ from pipeline.attacks import Attack, AttackBudget, AttackResult, LabelOnlyTarget
 from pipeline.attacks.base import Access
 from pipeline.attacks.registry import ATTACKS, param_type_problems
 from pipeline.config import Section
+from pipeline.data.parts import LabelledImages
 from pipeline.defenses.registry import DefenseKnowledge
 from pipeline.metrics import attack_accuracy, judge_features, knn_distance_from_features, mean_std
 from pipeline.metrics.features import closeness_from_features
 from pipeline.metrics.similarity import nearest_neighbour_similarity
 from pipeline.models import Classifier, create_model
 from pipeline.seeding import seeded_rng
-from pipeline.train import LabelledImages
 
 METRICS = ("acc1", "acc5", "knn_distance", "psnr", "ssim", "train_closer_fraction", "seconds")
 

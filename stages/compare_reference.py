@@ -16,8 +16,9 @@ from pipeline.compare.inputs import load_inputs, seed_loop
 from pipeline.compare.rows import REFERENCE, reference_row
 from pipeline.compare.run import write_report
 from pipeline.config import load_section
+from pipeline.data import load_labelled, load_split_manifest
 from pipeline.io import atomic_write_json, atomic_write_text
-from pipeline.stage_utils import load_part, read_manifest, stage_parser
+from pipeline.stage_utils import stage_parser
 from pipeline.tracking import MlflowSection, stage_run
 
 
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{args.params}: compare.reference is not set (model and train of the public-only model)")
     section = compare.reference
     experiment = load_section("mlflow", args.params, MlflowSection).experiment
-    manifest = read_manifest(args.data)
+    manifest = load_split_manifest(args.data)
     report = {"setting": REFERENCE, "label": "reference: trained on public data only", "kind": "reference"}
     if manifest["mode"] != "sample_disjoint":
         reason = f"split mode {manifest['mode']}: public classes are not the private ones (the floor row stands in)"
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         atomic_write_text(Path(args.out) / "SKIPPED.txt", reason + "\n")
         atomic_write_json(args.report, {**report, "skipped": reason})
         return
-    public = load_part(args.data, "public")
+    public = load_labelled(args.data, "public")  # the reference is trained on the labelled public split
     inputs = load_inputs(
         args.params, compare, baseline=args.baseline, baseline_metrics=args.baseline_metrics, judge=args.judge,
         prior=args.prior, data=args.data,

@@ -6,10 +6,11 @@ from pathlib import Path
 
 from pipeline.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.config import load_section
+from pipeline.data import load_labelled
 from pipeline.defenses import DefenseData, HardenSection, get_defense
 from pipeline.io import atomic_write_json
 from pipeline.reports import read_report
-from pipeline.stage_utils import load_part, stage_parser, utility_report, write_curve
+from pipeline.stage_utils import stage_parser, utility_report, write_curve
 from pipeline.tracking import MlflowSection, stage_run
 
 
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     experiment = load_section("mlflow", args.params, MlflowSection).experiment
     baseline, _ = load_checkpoint(args.baseline)
     baseline_report = read_report(args.baseline_metrics)
-    data = DefenseData(load_part(args.data, "private_train"), load_part(args.data, "private_test"))
+    data = DefenseData(load_labelled(args.data, "private_train"), load_labelled(args.data, "private_test"))
     params = {"defense": spec.name, spec.name: settings.model_dump()}
     with stage_run("harden", params, experiment) as run:
         run.log_data(args.data, private_train="training", private_test="evaluation")

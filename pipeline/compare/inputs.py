@@ -15,11 +15,11 @@ from pipeline.checkpoint import load_checkpoint
 from pipeline.compare.config import CompareSection
 from pipeline.compare.run import CompareInputs, SeedLoop
 from pipeline.config import load_section, parse_section, read_params
+from pipeline.data import load_labelled, load_public
 from pipeline.defenses import DefenseData
 from pipeline.gate import GateSection
 from pipeline.prior import load_prior
 from pipeline.reports import read_report
-from pipeline.stage_utils import load_part
 from pipeline.suite import AttackSection, PrivateReference
 from pipeline.target_gan import TargetGANSection
 
@@ -34,14 +34,14 @@ def load_inputs(
     baseline_model, _ = load_checkpoint(baseline)
     judge_model, _ = load_checkpoint(judge)
     prior_model, _ = load_prior(prior)
-    train, test = load_part(data, "private_train"), load_part(data, "private_test")
+    train, test = load_labelled(data, "private_train"), load_labelled(data, "private_test")
     baseline_accuracy = read_report(baseline_metrics)["natural_accuracy"]
     target_gan = parse_section(
         "target_gan", compare.target_gan_raw(read_params(params)["target_gan"]), TargetGANSection,
         source=f"{params} (target_gan with compare.target_gan)",
     )  # fmt: skip
     return CompareInputs(
-        baseline_model, baseline_accuracy, judge_model, prior_model, load_part(data, "public").images,
+        baseline_model, baseline_accuracy, judge_model, prior_model, load_public(data).images,
         DefenseData(train, test), PrivateReference.build(judge_model, train, test), target_gan,
     )  # fmt: skip
 

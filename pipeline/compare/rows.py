@@ -13,9 +13,8 @@ import time
 from pipeline.classifier_training import ClassifierStage, train_classifier
 from pipeline.compare.config import SEED_STRIDE
 from pipeline.compare.run import CompareInputs, TrainedModel
+from pipeline.data import LabelledImages, load_labelled
 from pipeline.floor import FloorSection, build_floor
-from pipeline.stage_utils import load_part
-from pipeline.train import LabelledImages
 
 REFERENCE = "public_only"
 
@@ -23,7 +22,7 @@ REFERENCE = "public_only"
 def floor_row(inputs: CompareInputs, section: FloorSection, seed: int, data: str | os.PathLike) -> TrainedModel:
     """The floor model for one compare seed (its init/training seed shifted like every row's)."""
     seeded = section.model_copy(update={"seed": section.seed + seed * SEED_STRIDE})
-    public = load_part(data, "public") if section.kind == "public_only" else None
+    public = load_labelled(data, "public") if section.kind == "public_only" else None
     start = time.perf_counter()
     model = build_floor(inputs.baseline, seeded, public)
     return TrainedModel(model, {"defense": "none", "floor": seeded.kind}, time.perf_counter() - start,

@@ -11,6 +11,7 @@ from pipeline.data.fashion_mnist import (
 )
 from pipeline.data.idx import read_idx, write_idx
 from pipeline.data.image_folder import ImageFolderData, load_image_folder
+from pipeline.data.parts import LabelledImages, PublicImages, load_labelled, load_public
 from pipeline.data.split import (
     PART_NAMES,
     MISplit,
@@ -31,12 +32,16 @@ __all__ = [
     "DataSection",
     "ImageFolderData",
     "ImageFolderSection",
+    "LabelledImages",
     "MISplit",
+    "PublicImages",
     "SplitPart",
     "SplitSection",
     "fashion_mnist_files",
     "load_fashion_mnist",
     "load_image_folder",
+    "load_labelled",
+    "load_public",
     "load_split_manifest",
     "load_split_part",
     "locate_fashion_mnist",

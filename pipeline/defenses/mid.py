@@ -17,12 +17,13 @@ import torch.nn.functional as F
 from pydantic import Field, field_validator
 
 from pipeline.config import TrainConfig
+from pipeline.data.parts import LabelledImages
 from pipeline.defenses.common import StepMeans, no_label_smoothing, phase_callback
 from pipeline.defenses.registry import DefenseConfig, DefenseData, DefenseResult, PhaseCallback, register_defense
 from pipeline.models import Classifier, HeadConfig
 from pipeline.models.vib_head import VIBHead, kl_to_standard_normal
 from pipeline.seeding import seeded_rng
-from pipeline.train import LabelledImages, LossFn, fit, to_float
+from pipeline.train import LossFn, fit, to_float
 
 
 class MidConfig(DefenseConfig):

@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from pipeline.config import Section
+from pipeline.data.parts import LabelledImages
 from pipeline.models import Classifier
 from pipeline.registry import Registry
-from pipeline.train import EpochCallback, LabelledImages
+from pipeline.train import EpochCallback
 
 
 @dataclass(frozen=True)

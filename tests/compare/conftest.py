@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from pipeline.compare.run import CompareInputs
+from pipeline.data.parts import LabelledImages
 from pipeline.defenses import DefenseData
 from pipeline.stage_utils import utility_report
 from pipeline.suite import PrivateReference
 from pipeline.target_gan import TargetGANSection
-from pipeline.train import LabelledImages
 from tests.attacks import toy
 
 

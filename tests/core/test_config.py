@@ -9,7 +9,7 @@ from pipeline.classifier_training import ClassifierStage
 from pipeline.config import load_section
 from pipeline.defenses import HardenSection
 from pipeline.params_schema import validate_params
-from pipeline.profiles import apply_profile
+from pipeline.profiles import apply_overlay, profile_overlay
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,7 +27,7 @@ def default_params() -> dict:
 def test_repo_params_and_smoke_profile_validate(tmp_path):
     validate_params(REPO / "params.yaml")
     out = tmp_path / "smoke.yaml"
-    apply_profile("smoke", REPO / "params.yaml", out, REPO / "profiles")
+    apply_overlay(REPO / "params.yaml", profile_overlay(["smoke"], REPO / "profiles"), out=out)
     merged = yaml.safe_load(out.read_text())
     assert merged["baseline"]["train"]["epochs"] == 1
     assert merged["baseline"]["train"]["optimizer"] == "adam"  # untouched keys survive the overlay

@@ -7,9 +7,10 @@ import torch
 
 from pipeline.augment import flip_shift
 from pipeline.config import TrainConfig
+from pipeline.data.parts import LabelledImages
 from pipeline.models import ModelConfig, create_model
 from pipeline.seeding import seed_everything
-from pipeline.train import LabelledImages, TrainingDivergedError, build_optimizer, build_scheduler, fit
+from pipeline.train import TrainingDivergedError, build_optimizer, build_scheduler, fit
 from tests.fixtures_models import tiny_data
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from pipeline.data.parts import LabelledImages
 from pipeline.defenses import DefenseKnowledge
 from pipeline.suite import AttackSection, PrivateReference, run_suite
-from pipeline.train import LabelledImages
 from tests.attacks import toy
 
 
