@@ -14,9 +14,9 @@ import argparse
 import json
 
 from pipeline.checkpoint import load_checkpoint
+from pipeline.data import load_labelled
 from pipeline.io import atomic_write_json
 from pipeline.metrics import judge_features, knn_distance_from_features
-from pipeline.stage_utils import load_part
 
 
 def main() -> None:
@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--out", default="reports/bench/knn_threshold.json")
     args = parser.parse_args()
     judge, _ = load_checkpoint(args.judge)
-    train, test = load_part(args.data, "private_train"), load_part(args.data, "private_test")
+    train, test = load_labelled(args.data, "private_train"), load_labelled(args.data, "private_test")
     train_features, test_features = judge_features(judge, train.images), judge_features(judge, test.images)
     distance = knn_distance_from_features(test_features, test.labels, train_features, train.labels)
     report = {"min_knn_distance": round(distance, 2), "exact": distance, "judge": args.judge,

@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.config import MlflowSection, load_section  # noqa: E402
+from pipeline.config import DEFAULT_PARAMS, load_section  # noqa: E402
 from pipeline.io import atomic_write_json  # noqa: E402
-from pipeline.tracking import connect  # noqa: E402
+from pipeline.tracking import MlflowSection, connect  # noqa: E402
 
 MODELS = ("baseline", "hardened", "floor")
 DEFAULT_STAGES = [
@@ -77,7 +77,7 @@ def main() -> None:
         code = subprocess.call([sys.executable, "-m", "pipeline.driver", "--force"], env=os.environ)
         if code != 0:
             raise SystemExit(f"dvc repro failed with exit code {code}")
-    experiment = load_section("mlflow", schema=MlflowSection).experiment
+    experiment = load_section("mlflow", DEFAULT_PARAMS, MlflowSection).experiment
     parent, children = latest_pipeline(experiment)
     if args.latest_per_stage:
         children = latest_stage_runs(experiment)

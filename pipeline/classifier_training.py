@@ -1,11 +1,26 @@
-"""Train a classifier from scratch (baseline target and judge share this)."""
+"""Train a classifier from scratch (baseline target and judge share this), and their one stage body."""
 
 from __future__ import annotations
 
-from pipeline.config import ClassifierStage
-from pipeline.models import Classifier, ModelConfig, create_model
+from pathlib import Path
+
+from pipeline.checkpoint import save_checkpoint
+from pipeline.config import Section, TrainConfig, load_section
+from pipeline.data import load_labelled, load_split_manifest
+from pipeline.data.parts import LabelledImages
+from pipeline.io import atomic_write_json
+from pipeline.models import Classifier, ModelConfig, ModelSection, create_model
 from pipeline.seeding import seed_everything
-from pipeline.train import EpochCallback, LabelledImages, fit
+from pipeline.stage_utils import stage_parser, utility_report, write_curve
+from pipeline.tracking import MlflowSection, stage_run
+from pipeline.train import EpochCallback, fit
+
+
+class ClassifierStage(Section):
+    """The ``baseline`` / ``judge`` sections: an architecture and how to train it."""
+
+    model: ModelSection
+    train: TrainConfig
 
 
 def train_classifier(
@@ -35,21 +50,13 @@ def run_classifier_stage(stage: str, section_name: str, argv: list[str] | None, 
     it tells apart (in ``class_disjoint`` mode the public classes too, so reconstructions that merely
     look like a public class count as failures), with more images than the target gets.
     """
-    from pathlib import Path
-
-    from pipeline.checkpoint import save_checkpoint
-    from pipeline.config import MlflowSection, load_section
-    from pipeline.io import atomic_write_json
-    from pipeline.stage_utils import load_part, read_manifest, stage_parser, utility_report, write_curve
-    from pipeline.tracking import stage_run
-
     args = stage_parser(description, "data", "out", "metrics", "plot").parse_args(argv)
     section = load_section(section_name, args.params, ClassifierStage)
     experiment = load_section("mlflow", args.params, MlflowSection).experiment
-    manifest = read_manifest(args.data)
+    manifest = load_split_manifest(args.data)
     is_judge = section_name == "judge"
     train_part, test_part = ("judge_train", "judge_test") if is_judge else ("private_train", "private_test")
-    train, test = load_part(args.data, train_part), load_part(args.data, test_part)
+    train, test = load_labelled(args.data, train_part), load_labelled(args.data, test_part)
     num_classes = len(manifest["classes"]) if is_judge else len(manifest["private_classes"])
     with stage_run(stage, section.model_dump(), experiment) as run:
         run.log_data(args.data, **{train_part: "training", test_part: "evaluation"})

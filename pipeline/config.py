@@ -1,28 +1,36 @@
-"""Typed params: one pydantic model per params.yaml section.
+"""Typed params, the base layer: ``Section``, the training loop's ``TrainConfig``, read/merge/validate.
 
 Each stage reads only its own section (so DVC re-runs only what a params edit affects). Unknown
-keys, wrong types and out-of-range values are rejected with the dotted key in the message.
+keys, wrong types and out-of-range values are rejected with the dotted key in the message. Every
+feature owns its section beside its code (``HardenSection`` in ``pipeline.defenses``, ...);
+``pipeline.params_schema`` assembles them. This module imports nothing from ``pipeline``, so any
+module may import it without a cycle.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import typing
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipeline.param_types import STRICT_PARAMS
+from pipeline.yaml_strict import load_yaml
 
 DEFAULT_PARAMS = Path("params.yaml")
 S = TypeVar("S", bound=BaseModel)
 
 
 class Section(BaseModel):
-    """Frozen, strict about unknown keys: a typo in params.yaml is an error, not a silent default."""
+    """Frozen and strict: a typo in params.yaml is an error, not a silent default.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    ``strict``: no coercion (``true`` is not 1, ``"0.1"`` is not 0.1; an int still fills a float).
+    ``allow_inf_nan=False``: a nan or inf threshold would make every comparison against it pass or fail.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, **STRICT_PARAMS)
 
 
 class TrainConfig(Section):
@@ -42,87 +50,6 @@ class TrainConfig(Section):
     seed: int = 0
 
 
-class ModelSection(Section):
-    arch: str = "convnet"
-    width: int = Field(32, ge=8)
-
-    @model_validator(mode="after")
-    def _known_arch(self) -> ModelSection:
-        from pipeline.models import list_architectures
-
-        if self.arch not in list_architectures():
-            raise ValueError(f"arch {self.arch!r} is not one of {list_architectures()}")
-        return self
-
-
-class ImageFolderSection(Section):
-    root: str
-    split_file: str | None = None
-    image_size: int = Field(64, ge=8)
-    channels: Literal[1, 3] = 3
-
-
-class DataSection(Section):
-    source: Literal["fashion_mnist", "image_folder"] = "fashion_mnist"
-    root: str | None = None
-    image_folder: ImageFolderSection | None = None
-
-    @model_validator(mode="after")
-    def _folder_needs_settings(self) -> DataSection:
-        if self.source == "image_folder" and self.image_folder is None:
-            raise ValueError("source 'image_folder' needs the data.image_folder section")
-        return self
-
-
-class SplitSection(Section):
-    mode: Literal["sample_disjoint", "class_disjoint"] = "sample_disjoint"
-    private_classes: list[int] | None = None
-    public_classes: list[int] | None = None
-    private_train_per_class: int = Field(ge=1)
-    private_test_per_class: int = Field(ge=1)
-    public_per_class: int = Field(ge=1)
-    judge_train_per_class: int | None = Field(None, ge=1)  # null = every training image of the class
-    judge_test_per_class: int | None = Field(None, ge=1)  # null = every test image of the class
-    seed: int = 0
-
-
-class ClassifierStage(Section):
-    """train_baseline / train_judge: an architecture and how to train it."""
-
-    model: ModelSection
-    train: TrainConfig
-
-
-class HardenSection(BaseModel):
-    """``defense`` names a registered defense; its settings live in ``harden.<defense>``.
-
-    The defense's own schema (``pipeline.defenses``) validates that subsection.
-    """
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-    defense: str = "calor"
-
-    def defense_settings(self) -> Any:
-        from pipeline.defenses import get_defense
-
-        spec = get_defense(self.defense)
-        return parse_section(f"harden.{self.defense}", (self.model_extra or {}).get(self.defense), spec.config_schema)
-
-
-class MlflowSection(Section):
-    experiment: str = "calor-pipeline"
-
-
-SECTIONS: dict[str, type[Section]] = {
-    "data": DataSection,
-    "split": SplitSection,
-    "baseline": ClassifierStage,
-    "judge": ClassifierStage,
-    "harden": HardenSection,
-    "mlflow": MlflowSection,
-}
-
-
 def _format_errors(err: ValidationError, prefix: str) -> str:
     lines = []
     for e in err.errors():
@@ -136,7 +63,7 @@ def read_params(path: str | os.PathLike = DEFAULT_PARAMS) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: params file not found")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = load_yaml(path.read_text(), str(path)) or {}  # a repeated key is an error naming it
     except yaml.YAMLError as err:
         raise ValueError(f"{path}: not valid YAML ({err})") from err
     if not isinstance(data, dict):
@@ -144,9 +71,8 @@ def read_params(path: str | os.PathLike = DEFAULT_PARAMS) -> dict[str, Any]:
     return data
 
 
-def parse_section(name: str, raw: Any, schema: type[S] | None = None, source: str = "params") -> S:
+def parse_section(name: str, raw: Any, schema: type[S], source: str = "params") -> S:
     """Validate one section; the error lists every bad key at once, with its dotted name."""
-    schema = schema or SECTIONS[name]
     if raw is None:
         raise ValueError(f"{source}: missing section {name!r}")
     try:
@@ -155,55 +81,9 @@ def parse_section(name: str, raw: Any, schema: type[S] | None = None, source: st
         raise ValueError(f"{source}: invalid params\n{_format_errors(err, name)}") from None
 
 
-def load_section(name: str, path: str | os.PathLike = DEFAULT_PARAMS, schema: type[S] | None = None) -> S:
+def load_section(name: str, path: str | os.PathLike, schema: type[S]) -> S:
+    """Section ``name`` of the params file at ``path``, validated by ``schema`` (the feature owning it)."""
     return parse_section(name, read_params(path).get(name), schema, source=str(path))
-
-
-def section_from_dataclass(cls: type) -> type[Section]:
-    """A strict params section mirroring a config dataclass's fields, types and defaults.
-
-    Lets library configs stay plain dataclasses while params.yaml still gets key-named errors;
-    build the dataclass from ``section.model_dump()`` afterwards for its own value checks.
-    """
-    hints = typing.get_type_hints(cls)
-    fields = {
-        f.name: (hints[f.name], f.default if f.default is not dataclasses.MISSING else ...)
-        for f in dataclasses.fields(cls)
-    }
-    return create_model(f"{cls.__name__}Section", __base__=Section, **fields)
-
-
-def all_sections() -> dict[str, type[BaseModel]]:
-    """Core sections plus those owned by later modules (imported lazily: they import this one)."""
-    from pipeline.compare.config import AutohardenSection, CompareSection
-    from pipeline.export.config import ExportSection, RegisterSection, ServeSection
-    from pipeline.floor import FloorSection
-    from pipeline.gate import GateSection
-    from pipeline.prior import PriorConfig
-    from pipeline.suite import AttackSection
-    from pipeline.target_gan import TargetGANSection
-
-    return {
-        **SECTIONS, "prior": section_from_dataclass(PriorConfig), "attack": AttackSection, "gate": GateSection,
-        "floor": FloorSection, "target_gan": TargetGANSection,
-        "export": ExportSection, "register": RegisterSection, "serve": ServeSection,
-        "compare": CompareSection, "autoharden": AutohardenSection,
-    }  # fmt: skip
-
-
-def validate_params(path: str | os.PathLike = DEFAULT_PARAMS) -> dict[str, BaseModel]:
-    """Validate every known section and refuse unknown top-level sections."""
-    raw = read_params(path)
-    sections = all_sections()
-    unknown = sorted(set(raw) - set(sections))
-    if unknown:
-        raise ValueError(f"{path}: unknown top-level keys {unknown}; known: {sorted(sections)}")
-    parsed = {
-        name: parse_section(name, raw.get(name), schema, str(path)) for name, schema in sections.items() if name in raw
-    }
-    if "harden" in parsed:
-        parsed["harden"].defense_settings()  # the chosen defense's own schema checks harden.<defense>
-    return parsed
 
 
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:

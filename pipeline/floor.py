@@ -18,10 +18,11 @@ from typing import Literal
 from pydantic import model_validator
 
 from pipeline.config import Section, TrainConfig
+from pipeline.data.parts import LabelledImages
 from pipeline.models import Classifier, create_model
 from pipeline.registry import Registry
 from pipeline.seeding import seeded_rng
-from pipeline.train import LabelledImages, fit
+from pipeline.train import fit
 
 
 class FloorSection(Section):

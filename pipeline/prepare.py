@@ -8,8 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import DataSection, SplitSection
-from pipeline.data import MISplit, SplitConfig, load_fashion_mnist, load_image_folder, make_mi_split, save_split
+from pipeline.data import (
+    DataSection,
+    MISplit,
+    SplitSection,
+    load_fashion_mnist,
+    load_image_folder,
+    make_mi_split,
+    save_split,
+)
 from pipeline.registry import Registry
 
 
@@ -62,9 +69,8 @@ def image_folder_source(data: DataSection, split: SplitSection) -> SourceData:
 
 def prepare_split(data: DataSection, split: SplitSection, out_dir: str | Path) -> MISplit:
     source = SOURCES.get(data.source)(data, split)
-    cfg = SplitConfig(**split.model_dump())
     mi_split = make_mi_split(
-        source.train_images, source.train_labels, source.test_images, source.test_labels, cfg, source.class_names
+        source.train_images, source.train_labels, source.test_images, source.test_labels, split, source.class_names
     )
     save_split(mi_split, out_dir, source.sources)
     return mi_split

@@ -28,9 +28,7 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            raise KeyError(
-                f"unknown {self.kind} {name!r}; known: {sorted(self._entries)}"
-            ) from None
+            raise KeyError(f"unknown {self.kind} {name!r}; known: {sorted(self._entries)}") from None
 
     def names(self) -> list[str]:
         return sorted(self._entries)

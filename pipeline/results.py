@@ -11,30 +11,23 @@ the code produced.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
-from typing import Any
 
 from pipeline.compare.markdown import main_table, pm
 from pipeline.io import atomic_write_text
 from pipeline.model_card import attack_table, interval
+from pipeline.reports import read_report
 
 BLOCKS = {"results": ("<!-- results:start -->", "<!-- results:end -->"),
           "comparison": ("<!-- comparison:start -->", "<!-- comparison:end -->")}  # fmt: skip
 
 
-def _load(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise SystemExit(f"{path}: not found; run `dvc repro` first")
-    return json.loads(path.read_text())
-
-
 def render(reports: Path) -> str:
-    baseline_train = _load(reports / "train_baseline.json")
-    judge = _load(reports / "train_judge.json")
-    harden = _load(reports / "harden.json")
-    hardened_attacks = _load(reports / "attack" / "hardened.json")
-    gate = _load(reports / "gate.json")
+    baseline_train = read_report(reports / "train_baseline.json")
+    judge = read_report(reports / "train_judge.json")
+    harden = read_report(reports / "harden.json")
+    hardened_attacks = read_report(reports / "attack" / "hardened.json")
+    gate = read_report(reports / "gate.json")
     seeds = hardened_attacks["seeds"]
     confidence = f"{gate['confidence'] * 100:g}%"
     worst = {m: gate[f"{m}_worst_case_leakage"] for m in ("baseline", "hardened")}
@@ -74,11 +67,11 @@ def render_comparison(reports: Path) -> str | None:
     path = reports / "comparison.json"
     if not path.is_file():
         return None
-    table = _load(path)
+    table = read_report(path)
     lines = [f"![trade-off](reports/{table['figures']['tradeoff']})", "", *main_table(table), ""]
     autoharden = reports / "autoharden.json"
     if autoharden.is_file():
-        result = _load(autoharden)
+        result = read_report(autoharden)
         chosen = result["chosen"]
         if chosen is None:
             choice = "no point kept the accuracy budget."

@@ -1,4 +1,8 @@
-"""Seeding and CPU determinism: same params, same numbers."""
+"""Seeding: same params, same numbers.
+
+Seeding touches only random number generators. Deterministic algorithms are the stage process's
+choice, made once at its start (``pipeline.runtime.start_stage``), not a side effect of seeding.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,6 @@ def seed_everything(seed: int) -> torch.Generator:
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
     return torch.Generator().manual_seed(seed)
 
 

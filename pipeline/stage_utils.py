@@ -1,45 +1,20 @@
-"""What every stage does around the library call: load splits, evaluate, write reports and plots."""
+"""What every stage does around the library call: read reports, evaluate, write reports and plots.
+
+The prepared split is read through ``pipeline.data`` (``load_labelled``, ``load_public``, ``load_split_manifest``).
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
-import torch
-
+from pipeline.data.parts import LabelledImages
 from pipeline.evaluate import classification_metrics, predict_proba
-from pipeline.io import atomic_write_json
+from pipeline.io import atomic_write_json, remove_stale_temps
 from pipeline.models import Classifier
-from pipeline.train import LabelledImages
-
-
-def load_part(split_dir: str | os.PathLike, part: str) -> LabelledImages:
-    """One part of the prepared split (``private_train``, ``private_test`` or ``public``) as tensors."""
-    from pipeline.data import load_split_part
-
-    images, labels = load_split_part(split_dir, part)
-    return LabelledImages(torch.from_numpy(images), torch.from_numpy(labels))
-
-
-def read_manifest(split_dir: str | os.PathLike) -> dict[str, Any]:
-    path = Path(split_dir) / "manifest.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: split manifest not found; run the prepare stage first")
-    return json.loads(path.read_text())
-
-
-def read_report(path: str | os.PathLike) -> dict[str, Any]:
-    """An upstream stage's JSON report; a missing or broken file ends the stage with its name."""
-    file = Path(path)
-    if not file.is_file():
-        raise SystemExit(f"{file}: not found; run the stages that produce it first")
-    try:
-        return json.loads(file.read_text())
-    except json.JSONDecodeError as err:
-        raise SystemExit(f"{file}: not valid JSON ({err})") from None
+from pipeline.runtime import start_stage
 
 
 def num_private_classes(manifest: dict[str, Any]) -> int:
@@ -63,10 +38,30 @@ def write_curve(path: str | os.PathLike, history: list[dict[str, float]], phase:
     atomic_write_json(path, rows)
 
 
-def stage_parser(description: str, *paths: str) -> argparse.ArgumentParser:
+class StageParser(argparse.ArgumentParser):
+    """A stage's command line. Parsing it starts the stage, the one step every stage takes before any work:
+
+    - ``pipeline.runtime.start_stage`` sets the process's thread count (CALOR_NUM_THREADS) and
+      deterministic algorithms, once, for every stage;
+    - then the temporary files a killed run left beside or inside the stage's paths are removed: an
+      atomic write killed mid-way (SIGKILL, OOM) leaves ``.<name>.<pid>.<random>.tmp`` that nothing
+      else would remove (pipeline.io).
+    """
+
+    def __init__(self, description: str | None, paths: tuple[str, ...]) -> None:
+        super().__init__(description=description)
+        self.add_argument("--params", default="params.yaml")
+        for name in paths:
+            self.add_argument(f"--{name}", required=True)
+        self.paths = paths
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> argparse.Namespace:
+        parsed = super().parse_args(args, namespace)
+        start_stage()
+        remove_stale_temps(getattr(parsed, name.replace("-", "_")) for name in self.paths)
+        return parsed
+
+
+def stage_parser(description: str | None, *paths: str) -> StageParser:
     """Stages take their paths from dvc.yaml on the command line, so they are written down once."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--params", default="params.yaml")
-    for name in paths:
-        parser.add_argument(f"--{name}", required=True)
-    return parser
+    return StageParser(description, paths)

@@ -20,19 +20,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 from tqdm.auto import tqdm
 
-from pipeline.attacks import AttackBudget, AttackResult, LabelOnlyTarget, WhiteBoxTarget, create_attack
+from pipeline.attacks import Attack, AttackBudget, AttackResult, LabelOnlyTarget, WhiteBoxTarget, create_attack
 from pipeline.attacks.base import Access
-from pipeline.attacks.registry import ATTACKS
+from pipeline.attacks.registry import ATTACKS, param_type_problems
 from pipeline.config import Section
+from pipeline.data.parts import LabelledImages
+from pipeline.defenses.registry import DefenseKnowledge
 from pipeline.metrics import attack_accuracy, judge_features, knn_distance_from_features, mean_std
 from pipeline.metrics.features import closeness_from_features
 from pipeline.metrics.similarity import nearest_neighbour_similarity
 from pipeline.models import Classifier, create_model
 from pipeline.seeding import seeded_rng
-from pipeline.train import LabelledImages
 
 METRICS = ("acc1", "acc5", "knn_distance", "psnr", "ssim", "train_closer_fraction", "seconds")
 
@@ -56,12 +57,42 @@ class BudgetOverride(Section):
 
 
 class SuiteEntry(Section):
-    """One row of the suite: a registered attack, its parameters, and optionally its own budget fields."""
+    """One row of the suite: a registered attack, its parameters, and optionally its own budget fields.
+
+    Validated when params load: the attack is built from its parameters, an adaptive one also with
+    every parameter a defense may declare (``DefenseKnowledge``), so no bad entry waits mid-suite.
+    """
 
     attack: str
     params: dict[str, Any] = Field(default_factory=dict)
     budget: BudgetOverride | None = None
-    adapt_to_defense: bool = False  # pass the defense's known target confidence (Kerckhoffs)
+    adapt_to_defense: bool = False  # pass what the defense declares an attacker knows (Kerckhoffs)
+
+    @field_validator("attack")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        if name not in ATTACKS:
+            raise ValueError(f"unknown attack {name!r}; known: {ATTACKS.names()}")
+        return name
+
+    @model_validator(mode="after")
+    def _params_have_the_attack_types(self) -> SuiteEntry:
+        """As strict as the sections: ``params`` is free-form here, so check it against the attack's fields."""
+        if self.attack in ATTACKS:  # an unknown attack is named by AttackSection, with the entry's key
+            problems = param_type_problems(self.attack, self.params)
+            if problems:
+                raise ValueError("; ".join(f"params.{problem}" for problem in problems))
+        return self
+
+    @model_validator(mode="after")
+    def _builds(self) -> SuiteEntry:
+        knowledge = DefenseKnowledge.example() if self.adapt_to_defense else DefenseKnowledge()
+        try:
+            build_attack(self, knowledge)
+        except (TypeError, ValueError) as err:
+            adaptive = " (with what a defense may declare: adapt_to_defense is true)" if self.adapt_to_defense else ""
+            raise ValueError(f"params{adaptive}: {err}") from None
+        return self
 
 
 class AttackSection(Section):
@@ -71,14 +102,18 @@ class AttackSection(Section):
     suite: dict[str, SuiteEntry] = Field(min_length=1)
     grid_samples_per_class: int = Field(4, ge=1)
 
-    def model_post_init(self, _: Any) -> None:
-        for key, entry in self.suite.items():
-            if entry.attack not in ATTACKS:
-                raise ValueError(f"suite.{key}.attack: unknown attack {entry.attack!r}; known: {ATTACKS.names()}")
+    @model_validator(mode="after")
+    def _entry_budgets_run(self) -> AttackSection:
+        """Every entry's merged budget is one the attacks accept (e.g. samples_per_class <= restarts)."""
+        problems = []
+        for name in self.suite:
             try:
-                create_attack(entry.attack, **entry.params)
-            except (TypeError, ValueError) as err:
-                raise ValueError(f"suite.{key}.params: {err}") from None
+                AttackBudget(**self.entry_budget(name).model_dump())
+            except ValueError as err:
+                problems.append(f"suite.{name}: {err}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     def entry_budget(self, name: str) -> BudgetSection:
         """The budget suite entry ``name`` runs with: the suite's, with the fields the entry sets replaced."""
@@ -137,16 +172,15 @@ def make_target(model: Classifier, attack_name: str) -> LabelOnlyTarget:
     return WhiteBoxTarget(model) if needs_white_box else LabelOnlyTarget(model)
 
 
-def build_attack(entry: SuiteEntry, defense_knowledge: dict[str, Any]):
-    params = dict(entry.params)
-    if entry.adapt_to_defense and "target_confidence" in defense_knowledge:
-        params["target_confidence"] = defense_knowledge["target_confidence"]
-    return create_attack(entry.attack, **params)
+def build_attack(entry: SuiteEntry, defense_knowledge: DefenseKnowledge) -> Attack:
+    """The entry's attack; an adaptive entry also gets every parameter the defense declares."""
+    known = defense_knowledge.attack_params() if entry.adapt_to_defense else {}
+    return create_attack(entry.attack, **{**entry.params, **known})
 
 
 def run_entry(
     entry: SuiteEntry, model: Classifier, classes: list[int], budget: BudgetSection, seed: int,
-    priors: Mapping[str, Any], public_images: torch.Tensor, defense_knowledge: dict[str, Any],
+    priors: Mapping[str, Any], public_images: torch.Tensor, defense_knowledge: DefenseKnowledge,
 ) -> AttackResult:  # fmt: skip
     attack = build_attack(entry, defense_knowledge)
     kind = type(attack).prior_kind
@@ -166,7 +200,7 @@ def floor_model(model: Classifier, seed: int) -> Classifier:
 
 def run_suite(
     model: Classifier, judge: Classifier, priors: Mapping[str, Any], public_images: torch.Tensor,
-    reference: PrivateReference, cfg: AttackSection, defense_knowledge: dict[str, Any],
+    reference: PrivateReference, cfg: AttackSection, defense_knowledge: DefenseKnowledge,
 ) -> tuple[dict[str, Any], dict[str, AttackResult]]:  # fmt: skip
     """Every entry × seed, aggregated as mean ± std plus pooled counts; returns the report and seed-0 results."""
     classes = cfg.classes if cfg.classes is not None else list(range(model.num_classes))

@@ -5,6 +5,9 @@ The driver (``python -m pipeline.driver``) opens the parent run and hands its id
 parent instead of nesting under it. A stage run alone (plain ``dvc repro``) makes a top-level run.
 DVC's files stay the source of truth: a skipped stage logs nothing.
 
+A run records the process that opened it (``process.*`` tags); a stage killed with SIGKILL leaves
+its run RUNNING forever, so the next driver run closes such runs as KILLED (``close_orphaned_runs``).
+
 The experiment is tagged as model training (``mlflow.experimentKind``), not GenAI. The MLflow 3.17
 UI itself opens every experiment in the view chosen by its sidebar switch (default "GenAI apps &
 agents", kept in the browser); ``experiment_url`` gives the link that opens ours in "Model training".
@@ -19,11 +22,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pipeline.config import Section
+from pipeline.liveness import process_gone, process_identity
+
 PARENT_RUN_ENV = "CALOR_PIPELINE_PARENT_RUN_ID"
 DEFAULT_DB = "mlflow.db"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"  # the UI's "Machine learning"; GenAI is "genai_development"
 UI_VIEW_QUERY = "workflowType=machine_learning"  # the UI's URL switch to its "Model training" view
+
+
+class MlflowSection(Section):
+    """The ``mlflow`` params section: the experiment every stage logs into."""
+
+    experiment: str = "calor-pipeline"
 
 
 class TrackingUnavailableError(RuntimeError):
@@ -81,6 +93,35 @@ def connect(experiment: str) -> str:
             f"MLflow tracking store {uri!r} is unreachable ({type(err).__name__}: {err}); "
             "unset MLFLOW_TRACKING_URI to use the local SQLite store"
         ) from err
+
+
+def close_orphaned_runs(experiment_id: str) -> list[str]:
+    """Mark KILLED the experiment's runs left RUNNING by a process that is gone; return their ids.
+
+    A run whose ``process.*`` tags show its process still running (or on another machine) is kept.
+    Runs from before those tags are judged by their parent: a child cannot outlive the driver's run.
+    """
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    running, token = [], None
+    while True:
+        page = client.search_runs([experiment_id], "attributes.status = 'RUNNING'", page_token=token)
+        running += page
+        token = page.token
+        if not token:
+            break
+    tagged = [run for run in running if "process.pid" in run.data.tags]
+    orphans = [run.info.run_id for run in tagged if process_gone(run.data.tags)]
+    still_running = {run.info.run_id for run in running} - set(orphans)
+    for run in running:
+        parent = run.data.tags.get("mlflow.parentRunId")
+        if "process.pid" not in run.data.tags and parent is not None and parent not in still_running:
+            orphans.append(run.info.run_id)
+    for run_id in orphans:
+        client.set_tag(run_id, "pipeline.closed_as_killed", "its process was gone; closed by the next driver run")
+        client.set_terminated(run_id, status="KILLED")
+    return orphans
 
 
 def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -142,6 +183,7 @@ def stage_run(stage: str, params: dict[str, Any], experiment: str) -> Iterator[S
     experiment_id = connect(experiment)
     parent = os.environ.get(PARENT_RUN_ENV) or None
     tags = {
+        **process_identity(),
         "pipeline.stage": stage,
         "dvc.stage": os.environ.get("DVC_STAGE", stage),
         "git.commit": git_commit(),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +17,7 @@ from tqdm.auto import tqdm
 
 from pipeline.augment import AUGMENTATIONS
 from pipeline.config import TrainConfig
+from pipeline.data.parts import LabelledImages
 from pipeline.evaluate import classification_metrics, predict_proba
 from pipeline.seeding import seed_everything
 
@@ -27,23 +27,6 @@ EpochCallback = Callable[[int, dict[str, float]], None]
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite: continuing would only write a broken checkpoint."""
-
-
-@dataclass(frozen=True)
-class LabelledImages:
-    """uint8 images (N, C, H, W) and int64 labels (N,)."""
-
-    images: torch.Tensor
-    labels: torch.Tensor
-
-    def __post_init__(self) -> None:
-        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
-            raise ValueError(f"images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
-        if self.labels.shape != (self.images.shape[0],):
-            raise ValueError(f"labels shape {tuple(self.labels.shape)} does not match {self.images.shape[0]} images")
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:

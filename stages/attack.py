@@ -6,27 +6,19 @@ The GAN attacks get the generic public prior or the GANs trained against this mo
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 from pipeline.checkpoint import load_checkpoint
-from pipeline.config import MlflowSection, load_section
+from pipeline.config import load_section
+from pipeline.data import load_labelled, load_public, load_split_manifest
+from pipeline.defenses import checkpoint_knowledge
 from pipeline.io import atomic_write_json, sha256_file
 from pipeline.plots import reconstruction_grid
 from pipeline.prior import load_prior
-from pipeline.stage_utils import load_part, read_manifest, stage_parser
+from pipeline.stage_utils import stage_parser
 from pipeline.suite import AttackSection, PrivateReference, run_suite
 from pipeline.target_gan import load_target_gans
-from pipeline.tracking import stage_run
-
-
-def defense_knowledge(meta: dict) -> dict:
-    """What an adaptive attacker knows about the defense (Kerckhoffs): CALoR's target confidence."""
-    calor = meta.get("params", {}).get("harden", {}).get("calor", {})
-    ca = calor.get("confidence_adaptation", {})
-    if ca.get("enabled"):
-        return {"target_confidence": math.exp(-1.0 / ca["b"])}
-    return {}
+from pipeline.tracking import MlflowSection, stage_run
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,17 +29,17 @@ def main(argv: list[str] | None = None) -> None:
     model, meta = load_checkpoint(args.model)
     judge, _ = load_checkpoint(args.judge)
     priors = {"generic": load_prior(args.prior)[0], **load_target_gans(args.target_gans, cfg.prior_kinds())}
-    train, test = load_part(args.data, "private_train"), load_part(args.data, "private_test")
-    public = load_part(args.data, "public").images  # images only: the attacker has no labels
-    class_names = [c["name"] for c in read_manifest(args.data)["classes"]]
-    knowledge = defense_knowledge(meta)
+    train, test = load_labelled(args.data, "private_train"), load_labelled(args.data, "private_test")
+    public = load_public(args.data)  # images only: the attacker has no labels
+    class_names = [c["name"] for c in load_split_manifest(args.data)["classes"]]
+    knowledge = checkpoint_knowledge(meta["params"])  # what the defense declares (Kerckhoffs)
     with stage_run(f"attack@{args.name}", {"attack": cfg.model_dump(), "model": args.name}, experiment) as run:
         run.log_data(args.data, private_train="evaluation", private_test="evaluation", public="attack")
         report, results = run_suite(
-            model, judge, priors, public, PrivateReference.build(judge, train, test), cfg, knowledge
+            model, judge, priors, public.images, PrivateReference.build(judge, train, test), cfg, knowledge
         )
-        report = {"model": args.name, "checkpoint_sha256": sha256_file(args.model), "defense_knowledge": knowledge,
-                  **report}  # fmt: skip
+        report = {"model": args.name, "checkpoint_sha256": sha256_file(args.model),
+                  "defense_knowledge": knowledge.attack_params(), **report}  # fmt: skip
         grids = Path(args.grids)
         for name, result in results.items():
             acc = report["attacks"][name]["acc1"]

@@ -10,7 +10,8 @@ from pipeline.compare.markdown import render_autoharden
 from pipeline.config import load_section
 from pipeline.gate import GateSection
 from pipeline.io import atomic_write_json, atomic_write_text
-from pipeline.stage_utils import read_report, stage_parser
+from pipeline.reports import read_report
+from pipeline.stage_utils import stage_parser
 
 COMMAND = "dvc repro autoharden/dvc.yaml"
 

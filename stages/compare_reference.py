@@ -9,19 +9,17 @@ In ``class_disjoint`` mode the public classes are not the private ones and the r
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from pipeline.classifier_training import train_classifier
-from pipeline.compare.config import SEED_STRIDE, CompareSection
-from pipeline.compare.run import TrainedModel, write_report
-from pipeline.config import MlflowSection, load_section
+from pipeline.compare.config import CompareSection
+from pipeline.compare.inputs import load_inputs, seed_loop
+from pipeline.compare.rows import REFERENCE, reference_row
+from pipeline.compare.run import write_report
+from pipeline.config import load_section
+from pipeline.data import load_labelled, load_split_manifest
 from pipeline.io import atomic_write_json, atomic_write_text
-from pipeline.stage_utils import load_part, read_manifest, stage_parser
-from pipeline.tracking import stage_run
-from stages.compare_setting import seed_loop
-
-NAME = "public_only"
+from pipeline.stage_utils import stage_parser
+from pipeline.tracking import MlflowSection, stage_run
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,30 +41,26 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{args.params}: compare.reference is not set (model and train of the public-only model)")
     section = compare.reference
     experiment = load_section("mlflow", args.params, MlflowSection).experiment
-    manifest = read_manifest(args.data)
-    report = {"setting": NAME, "label": "reference: trained on public data only", "kind": "reference"}
+    manifest = load_split_manifest(args.data)
+    report = {"setting": REFERENCE, "label": "reference: trained on public data only", "kind": "reference"}
     if manifest["mode"] != "sample_disjoint":
         reason = f"split mode {manifest['mode']}: public classes are not the private ones (the floor row stands in)"
         Path(args.out).mkdir(parents=True, exist_ok=True)  # DVC's declared output exists, holding only the reason
         atomic_write_text(Path(args.out) / "SKIPPED.txt", reason + "\n")
         atomic_write_json(args.report, {**report, "skipped": reason})
         return
-    public = load_part(args.data, "public")
-    loop = seed_loop(args, compare)
-
-    def train(seed: int) -> TrainedModel:
-        seeded = section.model_copy(update={"train": section.train.model_copy(
-            update={"seed": section.train.seed + seed * SEED_STRIDE})})  # fmt: skip
-        start = time.perf_counter()
-        model, _ = train_classifier(seeded, public, loop.inputs.data.test, loop.inputs.baseline.num_classes, desc=NAME)
-        return TrainedModel(
-            model, {"defense": "none", "trained_on": "public split only"}, time.perf_counter() - start,
-            {"compare": {"reference": seeded.model_dump()}},
-        )  # fmt: skip
-
-    with stage_run(f"compare@{NAME}", section.model_dump(), experiment) as run:
+    public = load_labelled(args.data, "public")  # the reference is trained on the labelled public split
+    inputs = load_inputs(
+        args.params, compare, baseline=args.baseline, baseline_metrics=args.baseline_metrics, judge=args.judge,
+        prior=args.prior, data=args.data,
+    )  # fmt: skip
+    loop = seed_loop(
+        args.params, compare, inputs, out=args.out, baseline_report=args.baseline_report,
+        floor_report=args.floor_report,
+    )  # fmt: skip
+    with stage_run(f"compare@{REFERENCE}", section.model_dump(), experiment) as run:
         run.log_data(args.data, public="training", private_train="evaluation", private_test="evaluation")
-        records = loop.run(compare.seeds, train, NAME, run)
+        records = loop.run(compare.seeds, lambda seed: reference_row(inputs, section, seed, public), REFERENCE, run)
         write_report(args.report, {**report, "overrides": {}, "harden": None}, records, run)
 
 

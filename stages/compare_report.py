@@ -10,9 +10,10 @@ from pipeline.compare.figures import attack_heatmap, side_by_side_grid, tradeoff
 from pipeline.compare.markdown import render
 from pipeline.compare.table import comparison, read_setting_reports
 from pipeline.config import load_section
+from pipeline.data import load_labelled, load_split_manifest
 from pipeline.gate import GateSection
 from pipeline.io import atomic_write_json, atomic_write_text
-from pipeline.stage_utils import load_part, read_manifest, stage_parser
+from pipeline.stage_utils import stage_parser
 
 COMMAND = "dvc repro compare/dvc.yaml"
 
@@ -39,8 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     attack_heatmap(figures["heatmap"], table)
     settings = [row["setting"] for row in table["rows"]]
     reconstructions = load_reconstructions(Path(args.models), settings)
-    test = load_part(args.data, "private_test")
-    class_names = [c["name"] for c in read_manifest(args.data)["classes"]]
+    test = load_labelled(args.data, "private_test")
+    class_names = [c["name"] for c in load_split_manifest(args.data)["classes"]]
     for attack in args.grid_attacks:
         per_setting = {name: recs[attack] for name, recs in reconstructions.items() if attack in recs}
         figures[f"grid_{attack}"] = figures_dir / f"grid_{attack}.png"

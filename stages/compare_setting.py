@@ -10,71 +10,16 @@ replaces ``compare.seeds``.
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-from typing import Any
-
-from pipeline.checkpoint import load_checkpoint
-from pipeline.compare.config import SEED_STRIDE, CompareSection, CompareSetting, parse_overrides
-from pipeline.compare.run import CompareInputs, SeedLoop, TrainedModel, harden, write_report
-from pipeline.config import MlflowSection, load_section, parse_section, read_params
-from pipeline.defenses import DefenseData
-from pipeline.floor import FloorSection, build_floor
-from pipeline.gate import GateSection
-from pipeline.prior import load_prior
-from pipeline.stage_utils import load_part, read_report, stage_parser
-from pipeline.suite import AttackSection, PrivateReference
-from pipeline.target_gan import TargetGANSection
-from pipeline.tracking import stage_run
-
-
-def floor(inputs: CompareInputs, section: FloorSection, seed: int, data: str) -> TrainedModel:
-    """The floor model for one compare seed (its init/training seed shifted like every row's)."""
-    seeded = section.model_copy(update={"seed": section.seed + seed * SEED_STRIDE})
-    public = load_part(data, "public") if section.kind == "public_only" else None
-    start = time.perf_counter()
-    model = build_floor(inputs.baseline, seeded, public)
-    return TrainedModel(model, {"defense": "none", "floor": seeded.kind}, time.perf_counter() - start,
-                        {"floor": seeded.model_dump()})  # fmt: skip
-
+from pipeline.compare.config import CompareSection, CompareSetting, parse_overrides
+from pipeline.compare.inputs import load_inputs, seed_loop
+from pipeline.compare.rows import floor_row
+from pipeline.compare.run import harden, write_report
+from pipeline.config import load_section, read_params
+from pipeline.floor import FloorSection
+from pipeline.stage_utils import stage_parser
+from pipeline.tracking import MlflowSection, stage_run
 
 BASELINE, SHIPPED, FLOOR = "baseline", "harden", "floor"
-
-
-def load_inputs(args, compare: CompareSection) -> CompareInputs:
-    baseline, _ = load_checkpoint(args.baseline)
-    judge, _ = load_checkpoint(args.judge)
-    prior, _ = load_prior(args.prior)
-    train, test = load_part(args.data, "private_train"), load_part(args.data, "private_test")
-    baseline_accuracy = read_report(args.baseline_metrics)["natural_accuracy"]
-    params = read_params(args.params)
-    return CompareInputs(
-        baseline, baseline_accuracy, judge, prior, load_part(args.data, "public").images,
-        DefenseData(train, test), PrivateReference.build(judge, train, test),
-        parse_section("target_gan", compare.target_gan_raw(params["target_gan"]), TargetGANSection,
-                      source=f"{args.params} (target_gan with compare.target_gan)"),
-    )  # fmt: skip
-
-
-def attacks_by_seed(path: str | None) -> dict[int, dict[str, Any]] | None:
-    """A row's attack reports keyed by compare seed (the baseline's and the floor's gate the others)."""
-    if path is None:
-        return None
-    report = read_report(path)
-    return {r["seed"]: r["attacks"] for r in report["seeds"]}
-
-
-def seed_loop(args, compare: CompareSection) -> SeedLoop:
-    """The per-seed loop every comparison row shares (attack overlay, gate, baseline runs, outputs)."""
-    attack_raw = read_params(args.params)["attack"]
-    return SeedLoop(
-        inputs=load_inputs(args, compare),
-        attack_for_seed=lambda seed: AttackSection.model_validate(compare.attack_raw(attack_raw, seed)),
-        gate=load_section("gate", args.params, GateSection),
-        baseline_attacks=attacks_by_seed(args.baseline_report),
-        out=Path(args.out),
-        floor_attacks=attacks_by_seed(getattr(args, "floor_report", None)),
-    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -100,12 +45,19 @@ def main(argv: list[str] | None = None) -> None:
     else:
         raise SystemExit(f"{args.params}: compare.settings has no {args.name!r}; known: {sorted(compare.settings)}")
     overrides = parse_overrides(args.set)
-    loop = seed_loop(args, compare)
+    inputs = load_inputs(
+        args.params, compare, baseline=args.baseline, baseline_metrics=args.baseline_metrics, judge=args.judge,
+        prior=args.prior, data=args.data,
+    )  # fmt: skip
+    loop = seed_loop(
+        args.params, compare, inputs, out=args.out, baseline_report=args.baseline_report,
+        floor_report=args.floor_report,
+    )  # fmt: skip
 
     def train(seed: int):
         if args.name == FLOOR:
-            return floor(loop.inputs, load_section("floor", args.params, FloorSection), seed, args.data)
-        return harden(loop.inputs, setting.harden_section(seed, overrides) if setting else None)
+            return floor_row(inputs, load_section("floor", args.params, FloorSection), seed, args.data)
+        return harden(inputs, setting.harden_section(seed, overrides) if setting else None)
 
     with stage_run(f"compare@{args.name}", {"setting": args.name, "overrides": overrides}, experiment) as run:
         run.log_data(args.data, private_train="training", private_test="evaluation", public="attack")

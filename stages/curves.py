@@ -6,11 +6,12 @@ and target-specific GANs' losses; CALoR's p*) and writes four small JSON files; 
 
 from __future__ import annotations
 
-from pipeline.config import MlflowSection, load_section
+from pipeline.config import load_section
 from pipeline.curves import classifier_curves, confidence_curve, prior_gan_curve, target_gan_curves
 from pipeline.io import atomic_write_json
-from pipeline.stage_utils import read_report, stage_parser
-from pipeline.tracking import stage_run
+from pipeline.reports import read_report
+from pipeline.stage_utils import stage_parser
+from pipeline.tracking import MlflowSection, stage_run
 
 INPUTS = ("baseline-curve", "judge-curve", "harden-curve", "harden-metrics", "prior-metrics")
 OUTPUTS = ("classifiers", "confidence", "prior-gan", "target-gans")
@@ -21,8 +22,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--target-gan", action="append", required=True, help="a target_gan report; repeat per model")
     args = parser.parse_args(argv)
     experiment = load_section("mlflow", args.params, MlflowSection).experiment
-    harden_curve = read_report(args.harden_curve)
-    runs = {"baseline": read_report(args.baseline_curve), "judge": read_report(args.judge_curve)}
+    harden_curve = read_report(args.harden_curve, expect=list)
+    runs = {"baseline": read_report(args.baseline_curve, list), "judge": read_report(args.judge_curve, list)}
     try:
         curves = {
             args.classifiers: classifier_curves({**runs, "hardened": harden_curve}),

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import sys
 
-from pipeline.config import MlflowSection, load_section
+from pipeline.config import load_section
 from pipeline.gate import GateSection, evaluate_gate
 from pipeline.io import atomic_write_json, sha256_file
-from pipeline.stage_utils import read_report, stage_parser
-from pipeline.tracking import stage_run
+from pipeline.reports import read_report
+from pipeline.stage_utils import stage_parser
+from pipeline.tracking import MlflowSection, stage_run
 
 
 def main(argv: list[str] | None = None) -> int:

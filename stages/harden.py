@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pipeline.checkpoint import load_checkpoint, save_checkpoint
-from pipeline.config import HardenSection, MlflowSection, load_section
-from pipeline.defenses import DefenseData, get_defense
+from pipeline.config import load_section
+from pipeline.data import load_labelled
+from pipeline.defenses import DefenseData, HardenSection, get_defense
 from pipeline.io import atomic_write_json
-from pipeline.stage_utils import load_part, stage_parser, utility_report, write_curve
-from pipeline.tracking import stage_run
+from pipeline.reports import read_report
+from pipeline.stage_utils import stage_parser, utility_report, write_curve
+from pipeline.tracking import MlflowSection, stage_run
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -20,14 +21,12 @@ def main(argv: list[str] | None = None) -> None:
     settings = section.defense_settings()
     experiment = load_section("mlflow", args.params, MlflowSection).experiment
     baseline, _ = load_checkpoint(args.baseline)
-    baseline_report = json.loads(Path(args.baseline_metrics).read_text())
-    data = DefenseData(load_part(args.data, "private_train"), load_part(args.data, "private_test"))
+    baseline_report = read_report(args.baseline_metrics)
+    data = DefenseData(load_labelled(args.data, "private_train"), load_labelled(args.data, "private_test"))
     params = {"defense": spec.name, spec.name: settings.model_dump()}
     with stage_run("harden", params, experiment) as run:
         run.log_data(args.data, private_train="training", private_test="evaluation")
-        result = spec.apply(
-            baseline, settings, data, on_epoch=lambda phase: lambda e, m: run.log_epoch(phase, e, m)
-        )
+        result = spec.apply(baseline, settings, data, on_epoch=lambda phase: lambda e, m: run.log_epoch(phase, e, m))
         report = {
             **utility_report(result.model, data.train, data.test),
             "baseline_natural_accuracy": baseline_report["natural_accuracy"],

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from pipeline.config import MlflowSection, load_section, read_params
+from pipeline.config import load_section, read_params
+from pipeline.data import load_split_manifest
 from pipeline.io import atomic_write_text
 from pipeline.model_card import render_model_card
-from pipeline.stage_utils import read_manifest, read_report, stage_parser
-from pipeline.tracking import stage_run
+from pipeline.reports import read_report
+from pipeline.stage_utils import stage_parser
+from pipeline.tracking import MlflowSection, stage_run
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -17,7 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     attacks = {"baseline": read_report(args.baseline_attacks), "hardened": read_report(args.hardened_attacks)}
     card = render_model_card(
-        read_params(args.params), read_manifest(args.data), read_report(args.baseline_metrics),
+        read_params(args.params), load_split_manifest(args.data), read_report(args.baseline_metrics),
         read_report(args.judge_metrics), read_report(args.harden_metrics), attacks, read_report(args.gate),
     )  # fmt: skip
     experiment = load_section("mlflow", args.params, MlflowSection).experiment

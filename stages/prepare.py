@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.config import DataSection, MlflowSection, SplitSection, load_section
-from pipeline.data import PART_NAMES
+from pipeline.config import load_section
+from pipeline.data import PART_NAMES, DataSection, SplitSection
 from pipeline.prepare import prepare_split
 from pipeline.stage_utils import stage_parser
-from pipeline.tracking import stage_run
+from pipeline.tracking import MlflowSection, stage_run
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import sys
 
-from pipeline.config import MlflowSection, load_section
-from pipeline.export import GateRefusal, RegisterSection
+from pipeline.config import load_section
+from pipeline.export import GateRefusal
 from pipeline.registry_mlflow import register_release
+from pipeline.registry_mlflow.config import RegisterSection
 from pipeline.stage_utils import stage_parser
+from pipeline.tracking import MlflowSection
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,13 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.checkpoint import load_checkpoint
-from pipeline.config import MlflowSection, load_section
+from pipeline.config import load_section
+from pipeline.data import load_public
 from pipeline.io import atomic_write_json
 from pipeline.prior import load_prior
-from pipeline.stage_utils import load_part, stage_parser
+from pipeline.stage_utils import stage_parser
 from pipeline.suite import AttackSection
 from pipeline.target_gan import TARGET_GANS, TargetGANSection, save_target_gan, train_one
-from pipeline.tracking import stage_run
+from pipeline.tracking import MlflowSection, stage_run
 
 LOG_EVERY = 50  # iterations per logged point: per-iteration GAN losses are noise
 
@@ -32,14 +33,14 @@ def main(argv: list[str] | None = None) -> None:
     experiment = load_section("mlflow", args.params, MlflowSection).experiment
     model, _ = load_checkpoint(args.model)
     generic, _ = load_prior(args.prior)
-    public = load_part(args.data, "public").images  # images only: the attacker has no labels
+    public = load_public(args.data)  # images only: the attacker has no labels
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report: dict = {"model": args.name, "gans": {}}
     with stage_run(f"target_gan@{args.name}", {"target_gan": section.model_dump(), "kinds": kinds}, experiment) as run:
         run.log_data(args.data, public="training")
         for kind in kinds:
-            result = train_one(kind, model, public, section, generic)
+            result = train_one(kind, model, public.images, section, generic)
             save_target_gan(out / f"{kind}.pt", result.prior, {"model": args.name})
             curves = {name: chunk_means(values, LOG_EVERY) for name, values in result.history.items()}
             report["gans"][kind] = {"seconds": result.seconds, "info": result.info,

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.config import MlflowSection, load_section, section_from_dataclass
+from pipeline.config import load_section
+from pipeline.data import load_public
 from pipeline.io import atomic_write_json
 from pipeline.prior import PriorConfig, save_image_grid, save_prior, train_prior
-from pipeline.stage_utils import load_part, stage_parser
-from pipeline.tracking import stage_run
+from pipeline.stage_utils import stage_parser
+from pipeline.tracking import MlflowSection, stage_run
 
 
 def main(argv: list[str] | None = None) -> None:
     args = stage_parser(__doc__, "data", "out", "metrics").parse_args(argv)
-    section = load_section("prior", args.params, section_from_dataclass(PriorConfig))
-    try:
-        cfg = PriorConfig(**section.model_dump())
-    except ValueError as err:
-        raise SystemExit(f"{args.params}: invalid params in section 'prior': {err}") from None
+    cfg = load_section("prior", args.params, PriorConfig)
     experiment = load_section("mlflow", args.params, MlflowSection).experiment
-    public = load_part(args.data, "public")  # labels are never read: the attacker has none
-    with stage_run("train_prior", {"prior": cfg.to_dict()}, experiment) as run:
+    public = load_public(args.data)  # images only: the attacker has no labels
+    with stage_run("train_prior", {"prior": cfg.model_dump()}, experiment) as run:
         run.log_data(args.data, public="training")
         result = train_prior(public.images.numpy(), cfg)
         for epoch, (d, g) in enumerate(zip(result.d_loss, result.g_loss, strict=True), start=1):

@@ -2,7 +2,7 @@
 
 import torch
 
-from pipeline.train import LabelledImages
+from pipeline.data.parts import LabelledImages
 
 
 def tiny_data(n_per_class: int = 16, classes: int = 4, seed: int = 0) -> LabelledImages:

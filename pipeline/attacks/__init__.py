@@ -14,7 +14,7 @@ from pipeline.attacks.base import (
 )
 from pipeline.attacks.bpda import BPDATanh, with_bpda_tanh
 from pipeline.attacks.brep import BREPAttack
-from pipeline.attacks.gmi import CALOR_TARGET_CONFIDENCE, GMIAttack
+from pipeline.attacks.gmi import GMIAttack
 from pipeline.attacks.kedmi import KEDMIAttack
 from pipeline.attacks.losses import create_identity_loss, list_identity_losses
 from pipeline.attacks.pixel import PixelAttack
@@ -34,7 +34,6 @@ __all__ = [
     "AttackResult",
     "BPDATanh",
     "BREPAttack",
-    "CALOR_TARGET_CONFIDENCE",
     "GMIAttack",
     "KEDMIAttack",
     "LabelOnlyTarget",

@@ -7,7 +7,8 @@ only change parameters (see the registrations below):
 
 - ``gmi``: logit identity loss (LOMMA), the strongest of ce/logit/max_margin/poincare on the
   undefended Fashion-MNIST baseline (judge Acc@1 0.90 vs 0.81 for max_margin over two seeds).
-- ``gmi_confidence``: aim at CALoR's p* instead of p_y = 1 (``confidence_aware`` loss).
+- ``gmi_confidence``: aim at CALoR's p* instead of p_y = 1 (``confidence_aware`` loss): the one the
+  defense declares with ``adapt_to_defense``, else the CALoR authors' (b = 8).
 - ``gmi_bpda``: differentiate through the head's tanh as if it were the identity (BPDA).
 - ``gmi_features``: steer the target's pre-head features toward a per-class anchor estimated
   from public images, bypassing the low-rank head.
@@ -15,7 +16,6 @@ only change parameters (see the registrations below):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -36,17 +36,15 @@ from pipeline.attacks.base import (
 from pipeline.attacks.bpda import with_bpda_tanh
 from pipeline.attacks.losses import build_identity_loss, identity_loss_problems
 from pipeline.attacks.registry import register_attack
+from pipeline.defenses.calor import AUTHORS_TARGET_CONFIDENCE
 from pipeline.prior import ImagePrior
-
-CALOR_TARGET_CONFIDENCE = math.exp(-1 / 8)  # p* of the CALoR authors' script (b = 8)
-
 
 GMI_BUDGET = AttackBudget(steps=100, restarts=10, samples_per_class=5)
 
 
 @register_attack("gmi", budget=GMI_BUDGET)
 @register_attack(
-    "gmi_confidence", budget=GMI_BUDGET, identity_loss="confidence_aware", target_confidence=CALOR_TARGET_CONFIDENCE
+    "gmi_confidence", budget=GMI_BUDGET, identity_loss="confidence_aware", target_confidence=AUTHORS_TARGET_CONFIDENCE
 )
 @register_attack("gmi_bpda", budget=GMI_BUDGET, bpda=True)
 @register_attack("gmi_features", budget=GMI_BUDGET, feature_weight=10.0)  # 0.82 vs 0.74 (w=1) on CALoR

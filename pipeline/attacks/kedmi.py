@@ -29,8 +29,8 @@ from pipeline.attacks.base import (
     check_param,
     select_top,
 )
-from pipeline.attacks.gmi import CALOR_TARGET_CONFIDENCE
 from pipeline.attacks.registry import register_attack
+from pipeline.defenses.calor import AUTHORS_TARGET_CONFIDENCE
 from pipeline.target_gan.networks import KEDMIPrior, realness
 
 KEDMI_BUDGET = AttackBudget(steps=120, restarts=10, samples_per_class=5)
@@ -39,7 +39,7 @@ KEDMI_BUDGET = AttackBudget(steps=120, restarts=10, samples_per_class=5)
 @register_attack("kedmi", budget=KEDMI_BUDGET)
 @register_attack(
     "kedmi_confidence", budget=KEDMI_BUDGET, identity_loss="confidence_aware",
-    target_confidence=CALOR_TARGET_CONFIDENCE,
+    target_confidence=AUTHORS_TARGET_CONFIDENCE,
 )  # fmt: skip
 @register_attack("kedmi_bpda", budget=KEDMI_BUDGET, bpda=True)
 @register_attack("kedmi_features", budget=KEDMI_BUDGET, feature_weight=10.0)

@@ -29,8 +29,8 @@ from pipeline.attacks.base import (
     as_white_box,
     select_top,
 )
-from pipeline.attacks.gmi import CALOR_TARGET_CONFIDENCE
 from pipeline.attacks.registry import register_attack
+from pipeline.defenses.calor import AUTHORS_TARGET_CONFIDENCE
 from pipeline.target_gan.networks import ConditionalPrior
 
 PLGMI_BUDGET = AttackBudget(steps=120, restarts=10, samples_per_class=5)
@@ -39,7 +39,7 @@ PLGMI_BUDGET = AttackBudget(steps=120, restarts=10, samples_per_class=5)
 @register_attack("plgmi", budget=PLGMI_BUDGET)
 @register_attack(
     "plgmi_confidence", budget=PLGMI_BUDGET, identity_loss="confidence_aware",
-    target_confidence=CALOR_TARGET_CONFIDENCE,
+    target_confidence=AUTHORS_TARGET_CONFIDENCE,
 )  # fmt: skip
 @register_attack("plgmi_bpda", budget=PLGMI_BUDGET, bpda=True)
 @register_attack("plgmi_features", budget=PLGMI_BUDGET, feature_weight=10.0)

@@ -7,11 +7,15 @@ Explicit params override the preset (so a stage can tune e.g. ``gmi_confidence``
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from pydantic import TypeAdapter, ValidationError
+
 from pipeline.attacks.base import Attack, AttackBudget
+from pipeline.param_types import STRICT_PARAMS
 from pipeline.registry import Registry
 
 A = TypeVar("A", bound=type[Attack])
@@ -56,6 +60,25 @@ def create_attack(name: str, **params: Any) -> Attack:
     if unknown:
         raise ValueError(f"attack {name!r} has no parameter(s) {unknown}; known: {known}")
     return spec.cls(**{**spec.preset, **params})
+
+
+def param_type_problems(name: str, params: dict[str, Any]) -> list[str]:
+    """Params read from YAML, checked against the attack's field types without coercion.
+
+    ``bpda: 1``, ``lr: "0.1"`` and ``lr: .nan`` would otherwise reach the attack (``True`` passes
+    an int check; ``nan > 0`` is False but ``inf > 0`` is True). Ranges stay the attack's own checks.
+    """
+    spec = ATTACKS.get(name)
+    hints = typing.get_type_hints(spec.cls)
+    problems = []
+    for key, value in params.items():
+        if key not in spec.param_names():
+            continue  # create_attack names unknown parameters with the known ones
+        try:
+            TypeAdapter(hints[key], config=STRICT_PARAMS).validate_python(value)
+        except ValidationError as err:
+            problems.append(f"{key}: {err.errors()[0]['msg']} (got {value!r})")
+    return problems
 
 
 def attack_defaults(name: str) -> dict[str, Any]:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import copy
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, model_validator
 
-from pipeline.config import ClassifierStage, HardenSection, Section, TrainConfig, deep_merge, parse_section
+from pipeline.classifier_training import ClassifierStage
+from pipeline.config import Section, TrainConfig, deep_merge, parse_section
+from pipeline.defenses import HardenSection
+from pipeline.yaml_strict import load_yaml
 
 SEED_STRIDE = 1000  # compare seed s shifts every seed inside a setting by s · SEED_STRIDE
 SEED_KEYS = ("seed", "noise_seed")
@@ -99,7 +101,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise ValueError(f"override {pair!r}: expected dotted.key=value")
-        node: dict[str, Any] = yaml.safe_load(value)
+        node: dict[str, Any] = load_yaml(value, f"override {pair!r}")
         for part in reversed(key.split(".")):
             node = {part: node}
         merged = deep_merge(merged, node)

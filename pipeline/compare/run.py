@@ -20,8 +20,7 @@ from tqdm.auto import tqdm
 
 from pipeline.attacks import AttackResult
 from pipeline.checkpoint import save_checkpoint
-from pipeline.config import HardenSection
-from pipeline.defenses import DefenseData, get_defense
+from pipeline.defenses import DefenseData, DefenseKnowledge, HardenSection, get_defense
 from pipeline.gate import GateSection, evaluate_gate, worst_case
 from pipeline.io import atomic_write_json, atomic_write_with, sha256_file
 from pipeline.metrics import mean_std
@@ -63,37 +62,33 @@ class SeedOutcome:
 
 @dataclass
 class TrainedModel:
-    """A setting's model for one seed, with what its training reported."""
+    """A setting's model for one seed, with what its training reported and what the defense declares."""
 
     model: Classifier
     defense_report: dict[str, Any]
     seconds: float
     checkpoint_meta: dict[str, Any] = field(default_factory=dict)
+    knowledge: DefenseKnowledge = field(default_factory=DefenseKnowledge)  # for the adaptive attacks
 
 
 def harden(inputs: CompareInputs, section: HardenSection | None) -> TrainedModel:
     """Apply the setting's defense to a copy of the baseline (None = the undefended baseline)."""
     start = time.perf_counter()
     if section is None:
-        model, report = copy.deepcopy(inputs.baseline), {"defense": "none"}
+        model, report, knowledge = copy.deepcopy(inputs.baseline), {"defense": "none"}, DefenseKnowledge()
     else:
-        spec = get_defense(section.defense)
-        result = spec.apply(inputs.baseline, section.defense_settings(), inputs.data)
-        model, report = result.model, {"defense": spec.name, **result.report}
+        spec, settings = get_defense(section.defense), section.defense_settings()
+        result = spec.apply(inputs.baseline, settings, inputs.data)
+        model, report, knowledge = result.model, {"defense": spec.name, **result.report}, settings.attacker_knowledge()
     meta = {"harden": section.model_dump() if section else None}
-    return TrainedModel(model, report, time.perf_counter() - start, meta)
-
-
-def attacker_knowledge(defense_report: dict[str, Any]) -> dict[str, Any]:
-    """Kerckhoffs: the adaptive attacker knows the defense's published target confidence, if any."""
-    return {k: defense_report[k] for k in ("target_confidence",) if k in defense_report}
+    return TrainedModel(model, report, time.perf_counter() - start, meta, knowledge)
 
 
 def attack_trained(inputs: CompareInputs, trained: TrainedModel, attack: AttackSection, seed: int) -> SeedOutcome:
     """Measure a trained model's utility and attack it with the suite (one attack seed)."""
     model = trained.model
     utility = utility_report(model, inputs.data.train, inputs.data.test)
-    knowledge = attacker_knowledge(trained.defense_report)
+    knowledge = trained.knowledge
     start = time.perf_counter()
     target_gans = train_target_gans(
         model, inputs.public_images, inputs.target_gan, inputs.prior, attack.prior_kinds(), progress=False
@@ -109,7 +104,7 @@ def attack_trained(inputs: CompareInputs, trained: TrainedModel, attack: AttackS
         "natural_accuracy_drop": drop,
         "train_mean_true_class_prob": utility["train_mean_true_class_prob"],
         "defense_report": trained.defense_report,
-        "attacker_knowledge": knowledge,
+        "attacker_knowledge": knowledge.attack_params(),
         "worst_case_acc1": worst["acc1"]["mean"],
         "deciding_attack": deciding,
         "attacks": attacks,

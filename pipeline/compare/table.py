@@ -5,11 +5,11 @@ Kept apart from rendering so the JSON, the markdown and the figures all show the
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from pipeline.gate import GateSection
+from pipeline.reports import read_report
 
 KIND_ORDER = {"baseline": 0, "floor": 1, "reference": 2, "control": 3, "defense": 4, "ablation": 5}
 UNGATED_KINDS = ("baseline", "floor")  # what the gate measures against, not candidates for release
@@ -23,20 +23,13 @@ DEFENSE_FACTS = {  # what each defense reports about itself that a reviewer want
 }
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
-
-
 def read_setting_reports(directory: str | Path) -> list[dict[str, Any]]:
     """Every ``<setting>.json`` in ``directory``; the baseline first, then controls, defenses, ablations."""
     directory = Path(directory)
     paths = sorted(directory.glob("*.json"))
     if not any(p.stem == "baseline" for p in paths):
         raise FileNotFoundError(f"{directory}: no baseline.json; run `dvc repro compare/dvc.yaml` first")
-    reports = [r for r in map(read_json, paths) if "skipped" not in r]
+    reports = [r for r in map(read_report, paths) if "skipped" not in r]
     return sorted(reports, key=lambda r: (KIND_ORDER.get(r["kind"], 9), r["setting"] != "calor", r["setting"]))
 
 

@@ -54,6 +54,20 @@ def _scan(root: Path, classes: list[str]) -> list[tuple[Path, int]]:
     return items
 
 
+def _inside_root(root: Path, rel: str, where: str) -> Path:
+    """``root / rel``, refused unless it resolves inside ``root`` (no ``../``, absolute path or symlink out).
+
+    A split file is data, not code, yet without this a line could make the prepare stage read, and
+    ship into the split, any image the process can see.
+    """
+    if Path(rel).is_absolute():
+        raise DataError(f"{where}: {rel!r} is an absolute path; split files list paths relative to {root}")
+    resolved = (root / rel).resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise DataError(f"{where}: {rel!r} resolves to {resolved}, outside the image root {root}")
+    return root / rel
+
+
 def read_split_file(split_file: Path, root: Path, num_classes: int) -> list[tuple[Path, int]]:
     """Parse ``relative/path label`` lines (paths relative to ``root``; blank and ``#`` lines skipped)."""
     if not split_file.is_file():
@@ -75,7 +89,7 @@ def read_split_file(split_file: Path, root: Path, num_classes: int) -> list[tupl
             raise DataError(
                 f"{split_file}:{lineno}: label {label} out of range 0..{num_classes - 1} ({num_classes} class folders)"
             )
-        path = root / rel
+        path = _inside_root(root, rel, f"{split_file}:{lineno}")
         if not path.is_file():
             raise DataError(f"{path}: listed in {split_file}:{lineno} but missing")
         items.append((path, label))

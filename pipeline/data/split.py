@@ -18,16 +18,16 @@ import itertools
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pipeline.data.config import SplitSection
 from pipeline.data.errors import ConfigError, DataError
 from pipeline.io import atomic_save_npz, atomic_write_json, load_npz, sha256_file
 
-SPLIT_MODES: tuple[str, ...] = ("sample_disjoint", "class_disjoint")
 PART_NAMES: tuple[str, ...] = ("private_train", "private_test", "public", "judge_train", "judge_test")
 MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
@@ -38,82 +38,6 @@ _STREAM_PRIVATE_TEST = 1
 _STREAM_PUBLIC_CLASS = 2
 _STREAM_JUDGE_TRAIN = 3
 _STREAM_JUDGE_TEST = 4
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _class_list(name: str, value: Any) -> tuple[int, ...] | None:
-    if value is None:
-        return None
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise ConfigError(f"SplitConfig.{name}: expected a list of class ids, got {value!r}")
-    if not value:
-        raise ConfigError(f"SplitConfig.{name}: must not be empty (use null for the default)")
-    if not all(_is_int(v) and v >= 0 for v in value):
-        raise ConfigError(f"SplitConfig.{name}: class ids must be non-negative integers, got {list(value)}")
-    if len(set(value)) != len(value):
-        raise ConfigError(f"SplitConfig.{name}: duplicate class ids in {list(value)}")
-    return tuple(int(v) for v in value)
-
-
-@dataclass(frozen=True)
-class SplitConfig:
-    """How to carve private/public data; ``None`` class lists mean "all" / "all the others"."""
-
-    mode: str = "sample_disjoint"
-    private_classes: tuple[int, ...] | None = None
-    public_classes: tuple[int, ...] | None = None
-    private_train_per_class: int = 3000
-    private_test_per_class: int = 1000
-    public_per_class: int = 3000
-    judge_train_per_class: int | None = None  # None = every training image of the class
-    judge_test_per_class: int | None = None  # None = every test image of the class
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.mode not in SPLIT_MODES:
-            raise ConfigError(f"SplitConfig.mode: must be one of {list(SPLIT_MODES)}, got {self.mode!r}")
-        for name in ("private_classes", "public_classes"):
-            object.__setattr__(self, name, _class_list(name, getattr(self, name)))
-        for name in ("private_train_per_class", "private_test_per_class", "public_per_class"):
-            value = getattr(self, name)
-            if not _is_int(value) or value < 1:
-                raise ConfigError(f"SplitConfig.{name}: must be a positive integer, got {value!r}")
-        for name in ("judge_train_per_class", "judge_test_per_class"):
-            value = getattr(self, name)
-            if value is not None and (not _is_int(value) or value < 1):
-                raise ConfigError(f"SplitConfig.{name}: must be a positive integer or null (all), got {value!r}")
-        if not _is_int(self.seed) or self.seed < 0:
-            raise ConfigError(f"SplitConfig.seed: must be a non-negative integer, got {self.seed!r}")
-        if self.mode == "sample_disjoint" and self.public_classes is not None:
-            raise ConfigError(
-                "SplitConfig.public_classes: only used in class_disjoint mode (sample_disjoint draws "
-                "public images from the private classes); set it to null"
-            )
-        if self.mode == "class_disjoint":
-            if self.private_classes is None:
-                raise ConfigError("SplitConfig.private_classes: class_disjoint mode needs an explicit list")
-            overlap = sorted(set(self.private_classes) & set(self.public_classes or ()))
-            if overlap:
-                raise ConfigError(f"SplitConfig.public_classes: classes {overlap} are also private")
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SplitConfig:
-        """Build from params, refusing unknown keys so a typo is not silently ignored."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"SplitConfig: unknown fields {unknown}; known: {sorted(known)}")
-        return cls(**data)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        for name in ("private_classes", "public_classes"):
-            if out[name] is not None:
-                out[name] = list(out[name])
-        return out
 
 
 @dataclass(frozen=True)
@@ -144,7 +68,7 @@ class MISplit:
     private_classes: tuple[int, ...]
     public_classes: tuple[int, ...]
     class_names: tuple[str, ...]  # index = remapped label
-    config: SplitConfig = field(default_factory=SplitConfig)
+    config: SplitSection
 
     @property
     def num_private_classes(self) -> int:
@@ -223,7 +147,7 @@ def make_mi_split(
     train_labels: np.ndarray,
     test_images: np.ndarray,
     test_labels: np.ndarray,
-    cfg: SplitConfig,
+    cfg: SplitSection,
     class_names: Sequence[str] | None = None,
 ) -> MISplit:
     """Seeded, per-class stratified private/public split (see module docstring for the label scheme).
@@ -246,7 +170,7 @@ def make_mi_split(
         if class_names is None:
             return f"class_{cls}"
         if cls >= len(class_names):
-            raise ConfigError(f"SplitConfig: class {cls} does not exist (dataset has {len(class_names)} classes)")
+            raise ConfigError(f"split: class {cls} does not exist (dataset has {len(class_names)} classes)")
         return str(class_names[cls])
 
     private = list(cfg.private_classes) if cfg.private_classes is not None else all_classes
@@ -254,7 +178,7 @@ def make_mi_split(
         others = [c for c in all_classes if c not in private]
         public = list(cfg.public_classes) if cfg.public_classes is not None else others
         if not public:
-            raise ConfigError("SplitConfig.public_classes: no public classes left outside private_classes")
+            raise ConfigError("split.public_classes: no public classes left outside private_classes")
     else:
         public = private
     names = [name_of(c) for c in private] + ([name_of(c) for c in public] if cfg.mode == "class_disjoint" else [])
@@ -360,7 +284,7 @@ def save_split(split: MISplit, out_dir: str | os.PathLike, sources: Mapping[str,
         "format_version": FORMAT_VERSION,
         "mode": split.mode,
         "seed": split.seed,
-        "config": split.config.to_dict(),
+        "config": split.config.model_dump(),
         "num_private_classes": split.num_private_classes,
         "private_classes": list(split.private_classes),
         "public_classes": list(split.public_classes),

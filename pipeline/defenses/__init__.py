@@ -9,6 +9,17 @@ from pipeline.defenses import (
     plain_finetune,  # noqa: F401  (registers "plain_finetune")
     tldmi,  # noqa: F401  (registers "tldmi")
 )
-from pipeline.defenses.registry import DefenseData, DefenseResult, get_defense, list_defenses
+from pipeline.defenses.config import HardenSection, checkpoint_knowledge
+from pipeline.defenses.registry import (
+    DefenseConfig,
+    DefenseData,
+    DefenseKnowledge,
+    DefenseResult,
+    get_defense,
+    list_defenses,
+)
 
-__all__ = ["DefenseData", "DefenseResult", "get_defense", "list_defenses"]
+__all__ = [
+    "DefenseConfig", "DefenseData", "DefenseKnowledge", "DefenseResult", "HardenSection", "checkpoint_knowledge",
+    "get_defense", "list_defenses",
+]  # fmt: skip

@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from pydantic import Field, field_validator
 from torch import nn
 
-from pipeline.config import Section, TrainConfig
+from pipeline.config import TrainConfig
 from pipeline.defenses.common import StepMeans, no_label_smoothing, phase_callback
-from pipeline.defenses.registry import DefenseData, DefenseResult, PhaseCallback, register_defense
+from pipeline.defenses.registry import DefenseConfig, DefenseData, DefenseResult, PhaseCallback, register_defense
 from pipeline.models import Classifier
 from pipeline.train import LossFn, fit, to_float
 
@@ -31,7 +31,7 @@ MAX_BATCH = 64
 RIDGE = 1e-5  # ε in R = K̃ (K̃ + ε·m·I)⁻¹, as in the normalised-HSIC code BiDO uses
 
 
-class BidoConfig(Section):
+class BidoConfig(DefenseConfig):
     lambda_x: float = Field(0.05, ge=0)
     lambda_y: float = 0.5
     sigma: float = Field(5.0, gt=0)

@@ -19,8 +19,15 @@ import torch
 from pydantic import Field
 
 from pipeline.config import Section, TrainConfig
-from pipeline.defenses.registry import DefenseData, DefenseResult, PhaseCallback, register_defense
-from pipeline.models import Classifier, HeadConfig, create_model
+from pipeline.defenses.registry import (
+    DefenseConfig,
+    DefenseData,
+    DefenseKnowledge,
+    DefenseResult,
+    PhaseCallback,
+    register_defense,
+)
+from pipeline.models import Classifier, HeadActivation, HeadConfig, create_model
 from pipeline.seeding import seeded_rng
 from pipeline.train import LossFn, fit
 
@@ -28,7 +35,7 @@ from pipeline.train import LossFn, fit
 class LowRankConfig(Section):
     enabled: bool = True
     rank: int = Field(3, ge=1)
-    activation: str = "tanh"
+    activation: HeadActivation = "tanh"
     train: TrainConfig
 
 
@@ -39,14 +46,24 @@ class ConfidenceAdaptationConfig(Section):
     train: TrainConfig
 
 
-class CalorConfig(Section):
-    low_rank: LowRankConfig
-    confidence_adaptation: ConfidenceAdaptationConfig
-
-
 def optimal_confidence(b: float) -> float:
     """The CA loss's minimiser p* = exp(−1/b)."""
     return math.exp(-1.0 / b)
+
+
+AUTHORS_B = 8.0  # b in the CALoR authors' script
+# What a confidence-aware attack aims at when the defense declares no p*: CALoR at the authors' b.
+AUTHORS_TARGET_CONFIDENCE = optimal_confidence(AUTHORS_B)
+
+
+class CalorConfig(DefenseConfig):
+    low_rank: LowRankConfig
+    confidence_adaptation: ConfidenceAdaptationConfig
+
+    def attacker_knowledge(self) -> DefenseKnowledge:
+        """Kerckhoffs: the p* = exp(−1/b) that Confidence Adaptation trains towards, when it runs."""
+        ca = self.confidence_adaptation
+        return DefenseKnowledge(target_confidence=optimal_confidence(ca.b) if ca.enabled else None)
 
 
 def confidence_adaptation_loss(logits: torch.Tensor, y: torch.Tensor, a: float, b: float) -> torch.Tensor:
@@ -99,6 +116,6 @@ def calor(
             on_epoch=_phase(on_epoch, "confidence_adaptation"), desc="calor: confidence adaptation",
         )  # fmt: skip
         result.report["phases"].append("confidence_adaptation")
-        result.report["target_confidence"] = optimal_confidence(ca_cfg.b)
+        result.report["target_confidence"] = config.attacker_knowledge().target_confidence
     result.model = model
     return result

@@ -31,9 +31,9 @@ from pydantic import Field, field_validator
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from pipeline.config import Section, TrainConfig
+from pipeline.config import TrainConfig
 from pipeline.defenses.common import StepMeans, no_label_smoothing, phase_callback
-from pipeline.defenses.registry import DefenseData, DefenseResult, PhaseCallback, register_defense
+from pipeline.defenses.registry import DefenseConfig, DefenseData, DefenseResult, PhaseCallback, register_defense
 from pipeline.models import Classifier, create_model
 from pipeline.seeding import seed_everything
 from pipeline.train import fit
@@ -41,7 +41,7 @@ from pipeline.train import fit
 RDP_ORDERS = tuple(range(2, 257))  # integer orders: the exact sampled-Gaussian bound applies
 
 
-class DpsgdConfig(Section):
+class DpsgdConfig(DefenseConfig):
     noise_multiplier: float = Field(1.0, gt=0)  # σ: noise std = σ · max_grad_norm on the clipped sum
     max_grad_norm: float = Field(1.0, gt=0)  # C: per-sample L2 clipping norm
     delta: float = Field(1e-5, gt=0, lt=1)

@@ -16,16 +16,17 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field, field_validator
 
-from pipeline.config import Section, TrainConfig
+from pipeline.config import TrainConfig
+from pipeline.data.parts import LabelledImages
 from pipeline.defenses.common import StepMeans, no_label_smoothing, phase_callback
-from pipeline.defenses.registry import DefenseData, DefenseResult, PhaseCallback, register_defense
+from pipeline.defenses.registry import DefenseConfig, DefenseData, DefenseResult, PhaseCallback, register_defense
 from pipeline.models import Classifier, HeadConfig
 from pipeline.models.vib_head import VIBHead, kl_to_standard_normal
 from pipeline.seeding import seeded_rng
-from pipeline.train import LabelledImages, LossFn, fit, to_float
+from pipeline.train import LossFn, fit, to_float
 
 
-class MidConfig(Section):
+class MidConfig(DefenseConfig):
     beta: float = Field(0.003, gt=0)  # MID's CelebA setting; the paper sweeps 0.003–0.02
     bottleneck_dim: int | None = Field(None, ge=1)  # K; None → feature_dim // 2 (MID code)
     train: TrainConfig

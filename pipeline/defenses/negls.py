@@ -16,14 +16,14 @@ import math
 import torch
 from pydantic import Field, field_validator, model_validator
 
-from pipeline.config import Section, TrainConfig
+from pipeline.config import TrainConfig
 from pipeline.defenses.common import no_label_smoothing, phase_callback
-from pipeline.defenses.registry import DefenseData, DefenseResult, PhaseCallback, register_defense
+from pipeline.defenses.registry import DefenseConfig, DefenseData, DefenseResult, PhaseCallback, register_defense
 from pipeline.models import Classifier
 from pipeline.train import fit
 
 
-class NegLSConfig(Section):
+class NegLSConfig(DefenseConfig):
     alpha: float = Field(-0.05, gt=-1)
     warmup_fraction: float = Field(0.5, ge=0, lt=1)
     ramp_fraction: float = Field(0.25, ge=0, le=1)

@@ -12,14 +12,14 @@ import copy
 
 from pydantic import field_validator
 
-from pipeline.config import Section, TrainConfig
+from pipeline.config import TrainConfig
 from pipeline.defenses.common import no_label_smoothing, phase_callback
-from pipeline.defenses.registry import DefenseData, DefenseResult, PhaseCallback, register_defense
+from pipeline.defenses.registry import DefenseConfig, DefenseData, DefenseResult, PhaseCallback, register_defense
 from pipeline.models import Classifier
 from pipeline.train import fit
 
 
-class PlainFinetuneConfig(Section):
+class PlainFinetuneConfig(DefenseConfig):
     train: TrainConfig
 
     _plain = field_validator("train")(no_label_smoothing)

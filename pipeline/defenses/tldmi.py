@@ -19,15 +19,15 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from pipeline.checkpoint import load_checkpoint
-from pipeline.config import Section, TrainConfig
+from pipeline.config import TrainConfig
 from pipeline.defenses.common import no_label_smoothing, phase_callback
-from pipeline.defenses.registry import DefenseData, DefenseResult, PhaseCallback, register_defense
+from pipeline.defenses.registry import DefenseConfig, DefenseData, DefenseResult, PhaseCallback, register_defense
 from pipeline.models import Classifier, create_model
 from pipeline.seeding import seed_everything
 from pipeline.train import fit
 
 
-class TldmiConfig(Section):
+class TldmiConfig(DefenseConfig):
     frozen_fraction: float = Field(0.5, gt=0, lt=1)  # of the feature extractor's parameters
     public_checkpoint: str | None = None
     train: TrainConfig

@@ -18,7 +18,6 @@ Every problem is collected and raised once, as ``GateRefusal``.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import operator
 import os
@@ -26,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pipeline.reports import ReportError, parse_report, read_report_bytes
 
 REQUIRED_KEYS = ("verdict", "checks", "failed_checks", "checkpoint_sha256", "thresholds")
 _COMPARE = {"<=": operator.le, ">=": operator.ge}
@@ -136,17 +137,12 @@ def _optional_float(value: Any) -> float | None:
 
 
 def _read_report(path: Path) -> tuple[dict[str, Any], str]:
-    """The report and the sha256 of the bytes it was parsed from."""
-    if not path.is_file():
-        raise GateRefusal(f"{path}: gate report not found; run the gate stage first")
-    data = path.read_bytes()
+    """The gate report and the sha256 of the very bytes it was parsed from; unreadable = refused."""
     try:
-        report = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
-        raise GateRefusal(f"{path}: gate report is not valid JSON ({err})") from err
-    if not isinstance(report, dict):
-        raise GateRefusal(f"{path}: gate report must be a JSON object, got {type(report).__name__}")
-    return report, hashlib.sha256(data).hexdigest()
+        data = read_report_bytes(path)
+        return parse_report(data, path), hashlib.sha256(data).hexdigest()
+    except ReportError as err:
+        raise GateRefusal(f"gate report {err}") from err
 
 
 def _check_problems(report: dict[str, Any]) -> list[str]:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.export.onnx_export import TensorSpec
+from pipeline.io import temp_dir_beside
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,7 @@ def write_repository(
     mixing two exports, and a model dropped since the last export (no engine now) disappears.
     """
     repo_dir = Path(repo_dir)
-    repo_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{repo_dir.name}.", dir=repo_dir.parent))
+    staging = temp_dir_beside(repo_dir)  # mode from the umask (mkdtemp's 0700 would stay on the repository)
     names = []
     try:
         for kind, source in artifacts.items():

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from torch import nn
 
 from pipeline.models.base import HeadConfig
 from pipeline.registry import Registry
 
+# The choices params.yaml may name (harden.calor.low_rank.activation); ACTIVATIONS registers exactly
+# these (tests/core/test_calor.py checks), so a typo fails when params load, not when the head is built.
+HeadActivation = Literal["tanh", "relu", "none"]
 ACTIVATIONS: Registry[type[nn.Module]] = Registry("head activation")
 ACTIVATIONS.register("tanh")(nn.Tanh)
 ACTIVATIONS.register("relu")(nn.ReLU)

@@ -6,12 +6,8 @@ limits I(x; z)) and uses the mean μ in eval mode, so a released model is determ
 Kept free of training state (no cached KL on the module): the MID defense reads μ and σ through
 a forward hook on ``encoder`` (see ``posterior``), so the model deep-copies and exports cleanly.
 
-Checkpoints store ``HeadConfig(kind="vib", rank=K)``; ``load_checkpoint`` rebuilds heads through
-``pipeline.models.heads.build_head``, which needs these three lines to know the kind:
-
-    from pipeline.models.vib_head import VIBHead              # with the imports
-    if config.kind == "vib":                                   # in build_head, before the raise
-        return VIBHead(feature_dim, num_classes, config.rank or feature_dim // 2)
+Checkpoints store ``HeadConfig(kind="vib", rank=K)``; ``load_checkpoint`` rebuilds the head through
+``pipeline.models.heads.build_head`` (tests/defenses/test_defense_registry.py round-trips it).
 """
 
 from __future__ import annotations

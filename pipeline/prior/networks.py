@@ -8,56 +8,39 @@ the pipeline, so attacks can feed G(z) straight into the target.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 import torch
+from pydantic import Field, field_validator
 from torch import nn
 
+from pipeline.config import Section
 
-@dataclass(frozen=True)
-class PriorConfig:
-    """Architecture and training settings of the GAN prior; stored inside every prior checkpoint."""
 
-    image_size: int = 28
-    channels: int = 1
-    latent_dim: int = 64
-    gen_width: int = 16
-    disc_width: int = 16
-    epochs: int = 16
-    batch_size: int = 64
-    lr: float = 5e-4
-    beta1: float = 0.5
-    ema_decay: float = 0.999  # the returned generator is an exponential moving average (0 = last weights)
+class PriorConfig(Section):
+    """The ``prior`` params section: architecture and training of the GAN prior.
+
+    Stored inside every prior (and target GAN) checkpoint as ``model_dump()``.
+    """
+
+    image_size: int = Field(28, gt=0)
+    channels: int = Field(1, gt=0)
+    latent_dim: int = Field(64, gt=0)
+    gen_width: int = Field(16, gt=0)
+    disc_width: int = Field(16, gt=0)
+    epochs: int = Field(16, gt=0)
+    batch_size: int = Field(64, gt=0)
+    lr: float = Field(5e-4, gt=0)
+    beta1: float = Field(0.5, ge=0, lt=1)
+    ema_decay: float = Field(0.999, ge=0, lt=1)  # the generator returned is an EMA (0 = the last weights)
     seed: int = 0
 
-    def __post_init__(self) -> None:
-        problems = []
-        for name in ("image_size", "channels", "latent_dim", "gen_width", "disc_width", "epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                problems.append(f"{name} must be a positive int, got {value!r}")
-        if isinstance(self.image_size, int) and self.image_size % 4:
-            problems.append(f"image_size must be divisible by 4 (two stride-2 stages), got {self.image_size}")
-        if not self.lr > 0:
-            problems.append(f"lr must be > 0, got {self.lr!r}")
-        if not 0 <= self.beta1 < 1:
-            problems.append(f"beta1 must be in [0, 1), got {self.beta1!r}")
-        if not 0 <= self.ema_decay < 1:
-            problems.append(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
-        if problems:
-            raise ValueError("invalid PriorConfig: " + "; ".join(problems))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
+    @field_validator("image_size")
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PriorConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown PriorConfig keys {unknown}; known: {sorted(known)}")
-        return cls(**data)
+    def _two_stride_2_stages(cls, value: int) -> int:
+        if value % 4:
+            raise ValueError(f"image_size must be divisible by 4 (two stride-2 stages), got {value}")
+        return value
 
 
 class Generator(nn.Module):

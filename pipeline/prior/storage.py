@@ -19,7 +19,7 @@ def save_prior(path: str | os.PathLike, prior: ImagePrior, extra: dict[str, Any]
     payload = {
         "format_version": FORMAT_VERSION,
         "kind": "gan_prior",
-        "config": prior.config.to_dict(),
+        "config": prior.config.model_dump(),
         "extra": extra or {},
         "generator": {k: v.detach().cpu() for k, v in prior.generator.state_dict().items()},
         "discriminator": {k: v.detach().cpu() for k, v in prior.discriminator.state_dict().items()},
@@ -41,7 +41,7 @@ def load_prior(path: str | os.PathLike) -> tuple[ImagePrior, dict[str, Any]]:
             raise ValueError(f"{path}: prior checkpoint is missing the key {key!r}")
     if payload["kind"] != "gan_prior" or payload["format_version"] != FORMAT_VERSION:
         raise ValueError(f"{path}: not a gan_prior checkpoint of format_version {FORMAT_VERSION}")
-    cfg = PriorConfig.from_dict(payload["config"])
+    cfg = PriorConfig.model_validate(payload["config"])
     gen, disc = Generator(cfg), Discriminator(cfg)
     try:
         gen.load_state_dict(payload["generator"])

@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.export.config import RegisterSection
 from pipeline.export.gate import ApprovedGate, GateRefusal, require_approved
 from pipeline.export.onnx_export import read_metadata
 from pipeline.export.provenance import file_sha256_or_missing, from_metadata_props
 from pipeline.io import atomic_write_json
+from pipeline.registry_mlflow.config import RegisterSection
 from pipeline.tracking import PARENT_RUN_ENV, git_commit, stage_run
 
 METRIC_TAGS = ("natural_accuracy", "worst_case_acc1")

@@ -15,9 +15,9 @@ import sys
 from typing import Any
 
 from pipeline.config import load_section
-from pipeline.export.config import ServeSection
 from pipeline.export.ort_runtime import OrtOptions
 from pipeline.serve.backends import BackendOptions, list_backends, select_backend
+from pipeline.serve.config import ServeSection
 from pipeline.serve.source import resolve_source
 
 log = logging.getLogger("pipeline.serve")

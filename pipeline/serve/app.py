@@ -26,9 +26,9 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from pipeline.export.config import ServeSection
 from pipeline.serve.backends import Backend
 from pipeline.serve.batcher import MicroBatcher
+from pipeline.serve.config import ServeSection
 from pipeline.serve.metrics import ServerMetrics, StatusCounter
 from pipeline.serve.parsing import RequestParser
 from pipeline.serve.protocol import HEADER_LENGTH, NonFiniteOutput, ProtocolError, encode_infer_response

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from pipeline.models import Classifier
 from pipeline.prior.networks import ImagePrior
+from pipeline.runtime import gan_threads, torch_threads
 from pipeline.seeding import seeded_rng
 from pipeline.target_gan.common import (
     TargetGANResult,
@@ -32,7 +33,6 @@ from pipeline.target_gan.common import (
     frozen_target,
     recalibrate_batchnorm,
     target_probabilities,
-    torch_threads,
     update_ema,
 )
 from pipeline.target_gan.config import KEDMISection
@@ -61,7 +61,7 @@ def train_kedmi(
     cfg: KEDMISection,
     warm_start: ImagePrior | None,
     progress: bool = True,
-    num_threads: int | None = 1,
+    num_threads: int | None = None,
 ) -> TargetGANResult:
     """Fit G(z) and the K+1-output D on all public images labelled softly by the target.
 
@@ -77,7 +77,7 @@ def train_kedmi(
     num_classes = target.num_classes
 
     start = time.perf_counter()
-    with torch_threads(num_threads), seeded_rng(cfg.seed):
+    with torch_threads(gan_threads(num_threads)), seeded_rng(cfg.seed):
         gen, disc = build_kedmi_networks(arch, num_classes, warm_start)
         opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
         opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from pipeline.models import Classifier
 from pipeline.prior.networks import ImagePrior
+from pipeline.runtime import gan_threads, torch_threads
 from pipeline.seeding import seeded_rng
 from pipeline.target_gan.common import (
     TargetGANResult,
@@ -29,7 +30,6 @@ from pipeline.target_gan.common import (
     frozen_target,
     pseudo_label,
     recalibrate_batchnorm,
-    torch_threads,
     update_ema,
 )
 from pipeline.target_gan.config import PLGMISection
@@ -58,7 +58,7 @@ def train_plgmi(
     cfg: PLGMISection,
     warm_start: ImagePrior | None,
     progress: bool = True,
-    num_threads: int | None = 1,
+    num_threads: int | None = None,
 ) -> TargetGANResult:
     """Pseudo-label the public images with the target, then fit G(z, y) and D(x, y).
 
@@ -77,7 +77,7 @@ def train_plgmi(
     counts = torch.bincount(real_labels, minlength=num_classes).tolist()
 
     start = time.perf_counter()
-    with torch_threads(num_threads), seeded_rng(cfg.seed):
+    with torch_threads(gan_threads(num_threads)), seeded_rng(cfg.seed):
         gen, disc = build_plgmi_networks(arch, num_classes, warm_start)
         augment = plgmi_augmentation(arch.image_size, cfg.aug_crop_min, cfg.aug_degrees)
         opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))

@@ -35,7 +35,7 @@ def save_target_gan(
     payload = {
         "format_version": FORMAT_VERSION,
         "kind": _kind_of(prior),
-        "config": prior.config.to_dict(),
+        "config": prior.config.model_dump(),
         "num_classes": prior.num_classes,
         "extra": extra or {},
         "generator": {k: v.detach().cpu() for k, v in prior.generator.state_dict().items()},
@@ -63,7 +63,7 @@ def load_target_gan(path: str | os.PathLike) -> tuple[ConditionalPrior | KEDMIPr
         )
     cls, build = _KINDS[payload["kind"]]
     try:
-        cfg = PriorConfig.from_dict(payload["config"])
+        cfg = PriorConfig.model_validate(payload["config"])
     except (TypeError, ValueError) as err:
         raise ValueError(f"{path}: bad architecture config ({err})") from err
     gen, disc = build(cfg, payload["num_classes"], None)

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from pipeline.attacks import CALOR_TARGET_CONFIDENCE, create_identity_loss, list_identity_losses
+from pipeline.attacks import create_identity_loss, list_identity_losses
+from pipeline.defenses.calor import AUTHORS_TARGET_CONFIDENCE
 
 
 def _loss(name: str):
@@ -38,7 +39,7 @@ def test_poincare_is_finite_and_shrinks_toward_one_hot():
     assert torch.isfinite(loss).all() and loss[1] < loss[0]
 
 
-@pytest.mark.parametrize("p_star", [0.6, 0.8, CALOR_TARGET_CONFIDENCE])
+@pytest.mark.parametrize("p_star", [0.6, 0.8, AUTHORS_TARGET_CONFIDENCE])
 def test_confidence_aware_loss_is_minimised_at_p_star(p_star):
     """Sweep p_y over (0, 1) with two classes: the minimum sits at p*, not at p_y → 1."""
     loss_fn = create_identity_loss("confidence_aware", target_confidence=p_star)

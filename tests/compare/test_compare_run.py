@@ -9,41 +9,22 @@ import torch
 
 from pipeline.compare.config import CompareSetting
 from pipeline.compare.run import (
-    CompareInputs,
     SeedLoop,
     TrainedModel,
     attack_trained,
-    attacker_knowledge,
     evaluate_seed,
     gate_record,
     harden,
     summarise,
 )
-from pipeline.defenses import DefenseData
+from pipeline.defenses import DefenseKnowledge
 from pipeline.io import sha256_file
-from pipeline.stage_utils import utility_report
-from pipeline.suite import AttackSection, PrivateReference, floor_model
-from pipeline.target_gan import TargetGANSection
-from pipeline.train import LabelledImages
-from tests.attacks import toy
+from pipeline.suite import AttackSection, floor_model
 from tests.compare.fakes import attacks_report, fake_record, gate_section
 from tests.defenses.tiny import state_equal, tiny_train
 
 GATE = gate_section(min_knn_distance=0.0)
 FLOOR = attacks_report(gmi=0.1, pixel=0.1)
-
-
-@pytest.fixture(scope="module")
-def inputs() -> CompareInputs:
-    train = LabelledImages(*toy.toy_images(16, seed=0))
-    test = LabelledImages(*toy.toy_images(8, seed=1))
-    baseline = toy.train_classifier(toy.tiny_classifier(low_rank=False, seed=1), train.images, train.labels, 60, 0)
-    judge = toy.train_classifier(toy.tiny_classifier(low_rank=False, seed=2), train.images, train.labels, 60, 1)
-    accuracy = utility_report(baseline, train, test)["natural_accuracy"]
-    return CompareInputs(
-        baseline, accuracy, judge, toy.template_prior(), toy.toy_images(8, seed=3)[0],
-        DefenseData(train, test), PrivateReference.build(judge, train, test), TargetGANSection(),
-    )  # fmt: skip
 
 
 def tiny_attack(seed: int) -> AttackSection:
@@ -89,11 +70,14 @@ def test_calor_row_arms_the_adaptive_attack_with_p_star(inputs):
     assert outcome.model.head.__class__.__name__ == "LowRankHead"
 
 
-def test_knowledge_is_only_what_the_defense_publishes():
-    assert attacker_knowledge({"defense": "calor", "phases": ["low_rank"], "target_confidence": 0.7}) == {
-        "target_confidence": 0.7
-    }
-    assert attacker_knowledge({"defense": "mid", "beta": 0.01}) == {}
+def test_knowledge_is_what_the_defense_declares_not_what_its_report_says(inputs):
+    """p* comes from the setting's defense (CalorConfig.attacker_knowledge); CA off or another defense: none."""
+    ca_off = {"low_rank": {"rank": 2, "train": tiny_train(epochs=1)},
+              "confidence_adaptation": {"enabled": False, "train": tiny_train(epochs=1)}}  # fmt: skip
+    assert harden(inputs, setting("calor", ca_off).harden_section()).knowledge == DefenseKnowledge()
+    section = setting("plain_finetune", {"train": tiny_train(epochs=1)}).harden_section()
+    assert harden(inputs, section).knowledge == DefenseKnowledge()
+    assert harden(inputs, None).knowledge == DefenseKnowledge()
 
 
 @pytest.mark.parametrize(

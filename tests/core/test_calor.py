@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from pipeline.config import TrainConfig
-from pipeline.defenses import DefenseData, get_defense
+from pipeline.defenses import DefenseData, DefenseKnowledge, checkpoint_knowledge, get_defense
 from pipeline.defenses.calor import (
+    AUTHORS_TARGET_CONFIDENCE,
     CalorConfig,
     confidence_adaptation_loss,
     optimal_confidence,
@@ -117,8 +118,25 @@ def test_calor_phases_are_switchable(low_rank, ca):
     result = get_defense("calor").apply(baseline, config, DefenseData(data, data))
     expected = [p for p, on in (("low_rank", low_rank), ("confidence_adaptation", ca)) if on]
     assert result.report["phases"] == expected
+    assert result.report.get("target_confidence") == config.attacker_knowledge().target_confidence  # p* iff CA
     assert list(result.history) == expected
     assert result.model.config.head.kind == ("low_rank" if low_rank else "linear")
     if not low_rank and not ca:  # nothing enabled: weights untouched
         for a, b in zip(baseline.state_dict().values(), result.model.state_dict().values(), strict=True):
             assert torch.equal(a, b)
+
+
+def test_calor_declares_p_star_to_the_adaptive_attacker_only_when_ca_runs():
+    """One method says what an attacker knows; the defense's report and the attack stage both use it."""
+
+    def config(enabled: bool) -> CalorConfig:
+        ca = {"enabled": enabled, "b": 2.0, "train": {"epochs": 1}}
+        return CalorConfig.model_validate({"low_rank": {"train": {"epochs": 1}}, "confidence_adaptation": ca})
+
+    on, off = config(True), config(False)
+    assert on.attacker_knowledge() == DefenseKnowledge(target_confidence=math.exp(-1 / 2.0))
+    assert off.attacker_knowledge() == DefenseKnowledge()
+    stored = {"harden": {"defense": "calor", "calor": on.model_dump()}}  # what stages/harden saves
+    assert checkpoint_knowledge(stored) == on.attacker_knowledge()
+    assert checkpoint_knowledge({"baseline": {}}) == DefenseKnowledge()  # an undefended checkpoint
+    assert AUTHORS_TARGET_CONFIDENCE == optimal_confidence(8.0)  # what confidence attacks aim at without it

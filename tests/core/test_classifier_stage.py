@@ -7,7 +7,7 @@ import yaml
 
 from pipeline.checkpoint import load_checkpoint
 from pipeline.classifier_training import run_classifier_stage
-from pipeline.config import DataSection, SplitSection
+from pipeline.data import DataSection, SplitSection
 from pipeline.prepare import prepare_split
 from tests.fixtures_data import write_fake_fashion_mnist
 

@@ -5,8 +5,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config import ClassifierStage, HardenSection, load_section, validate_params
-from pipeline.profiles import apply_profile
+from pipeline.classifier_training import ClassifierStage
+from pipeline.config import load_section
+from pipeline.defenses import HardenSection
+from pipeline.params_schema import validate_params
+from pipeline.profiles import apply_overlay, profile_overlay
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,7 +27,7 @@ def default_params() -> dict:
 def test_repo_params_and_smoke_profile_validate(tmp_path):
     validate_params(REPO / "params.yaml")
     out = tmp_path / "smoke.yaml"
-    apply_profile("smoke", REPO / "params.yaml", out, REPO / "profiles")
+    apply_overlay(REPO / "params.yaml", profile_overlay(["smoke"], REPO / "profiles"), out=out)
     merged = yaml.safe_load(out.read_text())
     assert merged["baseline"]["train"]["epochs"] == 1
     assert merged["baseline"]["train"]["optimizer"] == "adam"  # untouched keys survive the overlay
@@ -82,4 +85,19 @@ def test_validate_params_checks_the_chosen_defense_settings(tmp_path):
     params = default_params()
     params["harden"]["calor"]["confidence_adaptation"]["b"] = -1
     with pytest.raises(ValueError, match=r"harden\.calor\.confidence_adaptation\.b"):
+        validate_params(write(tmp_path, params))
+
+
+@pytest.mark.parametrize(
+    ("overlay", "message"),
+    [
+        ({"attack": {"budget": {"restarts": 0}}}, r"attack with compare\.attack\)[^\n]*\n\s+attack\.budget\.restarts"),
+        ({"attack": {"suite": {"x": {"attack": "gmi", "params": {"lr": -1}}}}}, r"attack\.suite\.x: .*lr must be > 0"),
+        ({"target_gan": {"plgmi": {"iterations": 0}}}, r"target_gan with compare\.target_gan\)[^\n]*\n\s+target_gan"),
+    ],
+)
+def test_compare_overlays_are_validated_when_params_load_not_when_a_seed_reaches_them(tmp_path, overlay, message):
+    params = default_params()
+    params["compare"].update(overlay)
+    with pytest.raises(ValueError, match=message):
         validate_params(write(tmp_path, params))

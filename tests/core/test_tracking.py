@@ -60,13 +60,13 @@ def test_experiment_opens_as_model_training_new_or_existing(store_uri, monkeypat
 
 
 def _split_dir(tmp_path):
-    from pipeline.data import SplitConfig, make_mi_split, save_split
+    from pipeline.data import SplitSection, make_mi_split, save_split
     from tests.fixtures_data import fake_labelled_images, write_fake_fashion_mnist
 
     sources = write_fake_fashion_mnist(tmp_path / "raw")
     train, test = fake_labelled_images(6, 4, (1, 8, 8)), fake_labelled_images(3, 4, (1, 8, 8), seed=1)
-    cfg = SplitConfig(mode="class_disjoint", private_classes=(0, 1), private_train_per_class=2,
-                      private_test_per_class=1, public_per_class=2)  # fmt: skip
+    cfg = SplitSection(mode="class_disjoint", private_classes=[0, 1], private_train_per_class=2,
+                       private_test_per_class=1, public_per_class=2)  # fmt: skip
     save_split(make_mi_split(*train, *test, cfg), tmp_path / "prepared", sources)
     return tmp_path / "prepared"
 

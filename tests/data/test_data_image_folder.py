@@ -117,3 +117,55 @@ def test_corrupt_image(tmp_path, damage):
     with pytest.raises(DataError, match="unreadable or corrupt image") as info:
         load_image_folder(tmp_path, image_size=16)
     assert str(info.value).startswith(str(bad))
+
+
+@pytest.fixture
+def root_and_outside(tmp_path):
+    """An image root with one class folder, and a valid image just outside it."""
+    root = tmp_path / "images"
+    write_image_folder(root, {"a": 2})
+    outside = write_image_folder(tmp_path / "elsewhere", {"secret": 1})["secret"][0]
+    return root, outside
+
+
+def _no_image_may_open(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("an image was opened before the split file was checked")
+
+    monkeypatch.setattr("pipeline.data.image_folder.Image.open", refuse)
+
+
+@pytest.mark.parametrize("escape", ["dotdot", "absolute", "symlinked_file", "symlinked_folder"])
+def test_a_split_line_outside_the_image_root_is_refused_before_any_image_opens(root_and_outside, escape, monkeypatch):
+    root, outside = root_and_outside
+    if escape == "dotdot":
+        rel = "../elsewhere/secret/img_0.png"
+    elif escape == "absolute":
+        rel = str(outside)
+    elif escape == "symlinked_file":
+        (root / "a" / "link.png").symlink_to(outside)
+        rel = "a/link.png"
+    else:
+        (root / "a" / "more").symlink_to(outside.parent, target_is_directory=True)
+        rel = "a/more/img_0.png"
+    split = root.parent / "split.txt"
+    split.write_text(f"a/img_0.png 0\n{rel} 0\na/img_1.png 0\n")
+    _no_image_may_open(monkeypatch)
+    with pytest.raises(DataError) as info:
+        load_image_folder(root, image_size=8, split_file=split)
+    message = str(info.value)
+    assert message.startswith(f"{split}:2: {rel!r} ")
+    if escape == "absolute":
+        assert "is an absolute path" in message
+    else:
+        assert f"resolves to {outside.resolve()}, outside the image root {root}" in message
+
+
+def test_paths_that_stay_inside_the_root_are_accepted(root_and_outside):
+    root, _ = root_and_outside
+    (root / "a" / "alias.png").symlink_to(root / "a" / "img_1.png")  # a symlink within the root is fine
+    split = root.parent / "split.txt"
+    split.write_text("a/../a/img_0.png 0\na/alias.png 0\n")
+    data = load_image_folder(root, image_size=8, split_file=split)
+    assert [str(p.relative_to(root)) for p in data.paths] == ["a/../a/img_0.png", "a/alias.png"]
+    np.testing.assert_array_equal(data.images[1, 0], np.asarray(Image.open(root / "a" / "img_1.png")))

@@ -7,11 +7,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from pydantic import ValidationError
 
 from pipeline.data import (
     ConfigError,
     DataError,
-    SplitConfig,
+    SplitSection,
     load_split_manifest,
     load_split_part,
     make_mi_split,
@@ -34,7 +35,7 @@ def data():
 
 def _cfg(**kw):
     base = {"private_train_per_class": 5, "private_test_per_class": 3, "public_per_class": 4, "seed": 7}
-    return SplitConfig(**{**base, **kw})
+    return SplitSection(**{**base, **kw})
 
 
 def _split(data, **kw):
@@ -136,33 +137,36 @@ def test_bad_input_arrays(data):
 
 
 @pytest.mark.parametrize(
-    ("kw", "field"),
+    ("kw", "message"),
     [
-        ({"mode": "random"}, "mode"),
-        ({"private_train_per_class": 0}, "private_train_per_class"),
-        ({"public_per_class": 2.5}, "public_per_class"),
-        ({"private_test_per_class": True}, "private_test_per_class"),
-        ({"seed": -1}, "seed"),
-        ({"private_classes": [1, 1]}, "private_classes"),
-        ({"private_classes": []}, "private_classes"),
-        ({"private_classes": "0,1"}, "private_classes"),
-        ({"public_classes": [1]}, "public_classes"),
-        ({"mode": "class_disjoint"}, "private_classes"),
-        ({"mode": "class_disjoint", "private_classes": [0, 1], "public_classes": [1, 2]}, "public_classes"),
+        ({"mode": "random"}, r"mode\n  Input should be 'sample_disjoint' or 'class_disjoint'"),
+        ({"private_train_per_class": 0}, r"private_train_per_class\n  Input should be greater than or equal to 1"),
+        ({"public_per_class": 2.5}, r"public_per_class\n  Input should be a valid integer"),
+        ({"private_test_per_class": True}, r"private_test_per_class\n  Input should be a valid integer"),
+        ({"seed": -1}, r"seed\n  Input should be greater than or equal to 0"),
+        ({"private_classes": [1, 1]}, r"private_classes\n  Value error, duplicate class ids in \[1, 1\]"),
+        ({"private_classes": []}, r"private_classes\n  List should have at least 1 item"),
+        ({"private_classes": "0,1"}, r"private_classes\n  Input should be a valid list"),
+        ({"private_classes": [0, -1]}, r"private_classes\.1\n  Input should be greater than or equal to 0"),
+        ({"public_classes": [1]}, "public_classes is only used in class_disjoint mode"),
+        ({"mode": "class_disjoint"}, "private_classes: class_disjoint mode needs an explicit list"),
+        (
+            {"mode": "class_disjoint", "private_classes": [0, 1], "public_classes": [1, 2]},
+            r"public_classes: classes \[1\] are also private",
+        ),
     ],
 )
-def test_config_validation_names_field(kw, field):
-    with pytest.raises(ConfigError, match=rf"^SplitConfig\.{field}:"):
-        SplitConfig(**kw)
+def test_config_validation_names_field(kw, message):
+    with pytest.raises(ValidationError, match=message):
+        _cfg(**kw)
 
 
-def test_config_from_dict():
-    cfg = SplitConfig.from_dict({"mode": "class_disjoint", "private_classes": [0, 1], "seed": 3})
-    assert cfg.private_classes == (0, 1)
-    assert cfg.to_dict()["private_classes"] == [0, 1]
-    assert SplitConfig.from_dict(cfg.to_dict()) == cfg
-    with pytest.raises(ConfigError, match="unknown fields.*'privat_classes'"):
-        SplitConfig.from_dict({"privat_classes": [0]})
+def test_config_round_trips_through_its_dump():
+    cfg = _cfg(mode="class_disjoint", private_classes=[0, 1], seed=3)
+    assert cfg.model_dump()["private_classes"] == [0, 1]
+    assert SplitSection.model_validate(cfg.model_dump()) == cfg
+    with pytest.raises(ValidationError, match="privat_classes"):
+        SplitSection.model_validate({**cfg.model_dump(), "privat_classes": [0]})
 
 
 @pytest.fixture
@@ -202,7 +206,7 @@ def test_save_load_round_trip(tmp_path, data, sources):
         "sha256": sha256_file(sources["train_labels"]),
     }
     assert manifest["image_shape"] == [1, 3, 3]
-    assert SplitConfig.from_dict(manifest["config"]) == split.config
+    assert SplitSection.model_validate(manifest["config"]) == split.config
     assert sorted(p.name for p in out.iterdir()) == [
         "judge_test.npz",
         "judge_train.npz",
@@ -313,5 +317,5 @@ def test_judge_parts_can_be_subsampled_and_are_checked(data):
     too_many = r"judge class 0 \(zero\): the train set has 12 images of it, the split needs 13"
     with pytest.raises(DataError, match=too_many):
         _split(data, judge_train_per_class=13)
-    with pytest.raises(ConfigError, match="judge_test_per_class"):
+    with pytest.raises(ValidationError, match="judge_test_per_class"):
         _split(data, judge_test_per_class=0)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.data.parts import LabelledImages
 from pipeline.models import Classifier
-from pipeline.train import LabelledImages
 from tests.defenses.tiny import make_baseline
 from tests.fixtures_models import tiny_data
 

@@ -9,17 +9,10 @@ import torch
 
 from pipeline.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.config import parse_section
-from pipeline.defenses import DefenseData, get_defense, list_defenses
-from pipeline.models import Classifier, HeadConfig, build_head
+from pipeline.defenses import DefenseConfig, DefenseData, get_defense, list_defenses
+from pipeline.defenses.calor import optimal_confidence
+from pipeline.models import Classifier
 from tests.defenses.tiny import TINY_CONFIGS, state_equal
-
-
-def head_kind_supported(kind: str) -> bool:
-    try:
-        build_head(HeadConfig(kind=kind, rank=2), 4, 3)
-    except ValueError:
-        return False
-    return True
 
 
 def test_every_defense_has_a_tiny_config():
@@ -38,17 +31,22 @@ def test_defense_returns_a_classifier_that_round_trips(name, baseline, data, tmp
     assert state_equal(before, baseline), f"{name} modified the baseline it was given"
     assert type(result.model) is Classifier
     assert result.report and result.history
-    if not head_kind_supported(result.model.config.head.kind):
-        pytest.xfail(
-            f"pipeline.models.heads.build_head does not know head kind {result.model.config.head.kind!r} yet "
-            "(the VIB head needs the 3-line change described in pipeline/models/vib_head.py)"
-        )
     path = tmp_path / "model.pt"
     save_checkpoint(path, result.model, {"harden": {"defense": name}})
     loaded, meta = load_checkpoint(path)
     assert meta["model_config"] == result.model.config.to_dict()
     x = torch.rand(5, 1, 12, 12)
     assert torch.equal(loaded(x), result.model.eval()(x))
+
+
+@pytest.mark.parametrize("name", list_defenses())
+def test_defense_declares_what_an_adaptive_attacker_knows(name):
+    """CALoR publishes the p* it trains towards; the others publish nothing an attack could aim at."""
+    spec = get_defense(name)
+    config = parse_section(f"harden.{name}", TINY_CONFIGS[name], spec.config_schema)
+    assert isinstance(config, DefenseConfig)
+    expected = {"target_confidence": optimal_confidence(config.confidence_adaptation.b)} if name == "calor" else {}
+    assert config.attacker_knowledge().attack_params() == expected
 
 
 def test_calor_is_a_function_of_its_params_not_of_the_global_rng(baseline, data):

@@ -7,9 +7,10 @@ from typing import Any
 import torch
 
 from pipeline.config import TrainConfig
+from pipeline.data.parts import LabelledImages
 from pipeline.models import Classifier, ModelConfig, create_model
 from pipeline.seeding import seed_everything
-from pipeline.train import LabelledImages, fit
+from pipeline.train import fit
 
 
 def tiny_train(**overrides: Any) -> dict[str, Any]:

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
+from pipeline.config import deep_merge
+from pipeline.profiles import apply_overlay, profile_overlay
 from tests.fixtures_data import write_fake_fashion_mnist
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,7 +45,11 @@ def smoke_env(work: Path) -> dict[str, str]:
 
 def build_smoke_repo(root: Path, profiles: list[str], learnable: bool = False) -> tuple[Path, dict[str, str]]:
     """Copy the project into ``root/repo``, write fake Fashion-MNIST (random, or learnable class templates),
-    apply ``profiles`` and point ``data.root`` at the files; then ``git init`` and ``dvc init``."""
+    apply ``profiles`` and point ``data.root`` at the files; then ``git init`` and ``dvc init``.
+
+    The profiles go into the copy's params.yaml through the ``--set-param`` overrides that
+    ``pipeline.driver --profile`` hands to ``dvc exp run`` (applied with DVC's code, comments kept).
+    """
     work = root / "repo"
     work.mkdir()
     for name in COPIED:
@@ -58,10 +62,8 @@ def build_smoke_repo(root: Path, profiles: list[str], learnable: bool = False) -
     raw = root / "fashion"
     write_fake_fashion_mnist(raw, train_per_class=70, test_per_class=12, learnable=learnable)
     env = smoke_env(work)
-    run([sys.executable, "-m", "pipeline.profiles", *profiles], work, env)
-    params = yaml.safe_load((work / "params.yaml").read_text())
-    params["data"]["root"] = str(raw)
-    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    overlay = deep_merge(profile_overlay(profiles, work / "profiles"), {"data": {"root": str(raw)}})
+    apply_overlay(work / "params.yaml", overlay, out=work / "params.yaml")
     run(["git", "init", "-q"], work, env)
     run(["dvc", "init", "-q"], work, env)
     # the Vega-Lite templates dvc.yaml's plots name (not the page: `dvc plots show --json` renders none)

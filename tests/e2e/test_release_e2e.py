@@ -67,10 +67,10 @@ def champion_server(released):
 def test_the_served_champion_classifies_private_images_like_the_checkpoint(released, champion_server):
     import tritonclient.http as httpclient
 
-    from pipeline.stage_utils import load_part
+    from pipeline.data import load_labelled
 
     work, _ = released
-    images = load_part(work / "data/prepared", "private_test").images[:32].numpy().astype(np.float32)
+    images = load_labelled(work / "data/prepared", "private_test").images[:32].numpy().astype(np.float32)
     client = httpclient.InferenceServerClient(f"127.0.0.1:{champion_server}")
     model_name = yaml.safe_load((work / "params.yaml").read_text())["serve"]["model_name"]
     assert client.is_model_ready(model_name)

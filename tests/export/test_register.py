@@ -5,8 +5,9 @@ import os
 
 import pytest
 
-from pipeline.export import GateRefusal, RegisterSection
+from pipeline.export import GateRefusal
 from pipeline.registry_mlflow import compare_to_champion, register_release
+from pipeline.registry_mlflow.config import RegisterSection
 from stages.register import main as register_main
 from tests.export.release_fixtures import write_checkpoint, write_gate, write_params
 

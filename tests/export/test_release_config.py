@@ -3,7 +3,9 @@
 import pytest
 
 from pipeline.config import load_section
-from pipeline.export.config import ExportSection, RegisterSection, ServeSection
+from pipeline.export.config import ExportSection
+from pipeline.registry_mlflow.config import RegisterSection
+from pipeline.serve.config import ServeSection
 from tests.export.release_fixtures import write_params
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from pipeline.data.parts import LabelledImages
 from pipeline.evaluate import classification_metrics, predict_proba
 from pipeline.floor import FloorSection, build_floor
-from pipeline.train import LabelledImages
 from tests.attacks import toy
 
 

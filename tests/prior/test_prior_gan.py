@@ -42,10 +42,10 @@ def test_config_errors_name_the_key(key, value):
         PriorConfig(**{key: value})
 
 
-def test_config_from_dict_rejects_unknown_keys():
+def test_config_rejects_unknown_keys_and_round_trips_through_its_dump():
     with pytest.raises(ValueError, match="latent"):
-        PriorConfig.from_dict({"latent": 5})
-    assert PriorConfig.from_dict(PriorConfig(**TINY).to_dict()) == PriorConfig(**TINY)
+        PriorConfig.model_validate({"latent": 5})
+    assert PriorConfig.model_validate(PriorConfig(**TINY).model_dump()) == PriorConfig(**TINY)
 
 
 def test_training_is_deterministic_and_leaves_the_callers_rng_alone():

@@ -12,10 +12,10 @@ import httpx
 import numpy as np
 import uvicorn
 
-from pipeline.export.config import ServeSection
 from pipeline.export.onnx_export import TensorSpec
 from pipeline.serve.app import create_app
 from pipeline.serve.backends import FunctionBackend
+from pipeline.serve.config import ServeSection
 from pipeline.serve.source import ModelSource
 
 INPUT, OUTPUT = TensorSpec("input", (1, 2, 2)), TensorSpec("logits", (2,))

@@ -5,10 +5,10 @@ import threading
 import numpy as np
 from fastapi.testclient import TestClient
 
-from pipeline.export.config import ServeSection
 from pipeline.export.onnx_export import TensorSpec
 from pipeline.serve.app import create_app
 from pipeline.serve.backends import FunctionBackend
+from pipeline.serve.config import ServeSection
 from pipeline.serve.source import ModelSource
 
 

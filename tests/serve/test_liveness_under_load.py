@@ -16,8 +16,11 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 
 from pipeline.serve.process import server_process
+
+pytestmark = pytest.mark.slow  # a load test: 4 x 3 uploads of 8 MiB to a real server process
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB8 = 8 * 1024 * 1024

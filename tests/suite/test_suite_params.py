@@ -6,7 +6,9 @@ import pytest
 import yaml
 
 from pipeline.config import load_section
-from pipeline.suite import AttackSection, run_suite
+from pipeline.defenses import DefenseKnowledge
+from pipeline.defenses.calor import AUTHORS_TARGET_CONFIDENCE
+from pipeline.suite import AttackSection, SuiteEntry, build_attack, run_suite
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,7 +30,7 @@ def test_default_attack_section_is_valid():
 
 def test_unknown_attack_is_named(tmp_path):
     path = attack_params(tmp_path, suite={"x": {"attack": "telepathy"}})
-    with pytest.raises(ValueError, match=r"suite\.x\.attack.*telepathy"):
+    with pytest.raises(ValueError, match=r"attack\.suite\.x\.attack: .*unknown attack 'telepathy'"):
         load_section("attack", path, AttackSection)
 
 
@@ -38,17 +40,45 @@ def test_zero_budget_is_named(tmp_path):
         load_section("attack", path, AttackSection)
 
 
-def test_bad_attack_params_are_refused_when_params_load(tmp_path):
-    path = attack_params(tmp_path, suite={"x": {"attack": "gmi", "params": {"lr": -1.0}}})
-    with pytest.raises(ValueError, match=r"suite\.x\.params.*lr"):
+def test_an_entry_budget_the_attacks_refuse_is_named_when_params_load(tmp_path):
+    suite = {"ok": {"attack": "pixel"}, "x": {"attack": "pixel", "budget": {"samples_per_class": 30}}}
+    path = attack_params(tmp_path, suite=suite)  # the suite's 20 restarts cannot keep 30 samples
+    with pytest.raises(ValueError, match=r"suite\.x: invalid AttackBudget: samples_per_class \(30\) must be <="):
         load_section("attack", path, AttackSection)
 
 
-def test_unknown_loss_is_named(tmp_path):
-    from pipeline.suite import SuiteEntry, build_attack
+def test_bad_attack_params_are_refused_when_params_load(tmp_path):
+    path = attack_params(tmp_path, suite={"x": {"attack": "gmi", "params": {"lr": -1.0}}})
+    with pytest.raises(ValueError, match=r"attack\.suite\.x: .*params: .*lr must be > 0"):
+        load_section("attack", path, AttackSection)
 
+
+def test_unknown_loss_is_named_when_the_entry_loads():
     with pytest.raises(ValueError, match="identity_loss"):
-        build_attack(SuiteEntry(attack="gmi", params={"identity_loss": "hinge"}), {})
+        SuiteEntry(attack="gmi", params={"identity_loss": "hinge"})
+
+
+@pytest.mark.parametrize(
+    ("attack", "message"),
+    [
+        ("gmi", "target_confidence is only used by identity_loss='confidence_aware'"),  # logit loss
+        ("brep", r"has no parameter\(s\) \['target_confidence'\]"),  # label-only, nothing to aim at
+    ],
+)
+def test_an_adaptive_entry_that_cannot_take_what_a_defense_declares_is_refused_at_load(tmp_path, attack, message):
+    """Against CALoR it would fail mid-suite, after the attacks before it ran; against the baseline never."""
+    path = attack_params(tmp_path, suite={"x": {"attack": attack, "adapt_to_defense": True}})
+    with pytest.raises(ValueError, match=rf"attack\.suite\.x: .*adapt_to_defense is true.*{message}"):
+        load_section("attack", path, AttackSection)
+
+
+def test_only_adaptive_entries_get_what_the_defense_declares():
+    knowledge = DefenseKnowledge(target_confidence=0.7)
+    adaptive = SuiteEntry(attack="gmi_confidence", adapt_to_defense=True)
+    fixed = SuiteEntry(attack="gmi_confidence")
+    assert build_attack(adaptive, knowledge).target_confidence == 0.7
+    assert build_attack(fixed, knowledge).target_confidence == AUTHORS_TARGET_CONFIDENCE
+    assert build_attack(adaptive, DefenseKnowledge()).target_confidence == AUTHORS_TARGET_CONFIDENCE
 
 
 def test_class_outside_the_private_set_is_named(tmp_path):
@@ -57,7 +87,7 @@ def test_class_outside_the_private_set_is_named(tmp_path):
     cfg = load_section("attack", attack_params(tmp_path, classes=[3, 12]), AttackSection)
     model = create_model(ModelConfig(arch="convnet", num_classes=10, width=8))
     with pytest.raises(ValueError, match=r"attack\.classes: \[12\]"):
-        run_suite(model, model, {}, None, None, cfg, {})
+        run_suite(model, model, {}, None, None, cfg, DefenseKnowledge())
 
 
 def test_the_smoke_profile_runs_every_suite_entry_at_the_smoke_budget():
@@ -75,9 +105,9 @@ def test_the_smoke_profile_runs_every_suite_entry_at_the_smoke_budget():
 def test_an_entry_budget_replaces_only_the_fields_it_sets(tmp_path):
     """PLG-MI's own step count must not shield it from an overlay of the suite's restarts (compare)."""
     raw = {
-        "seeds": [0], "budget": {"steps": 60, "restarts": 4, "samples_per_class": 10},
+        "seeds": [0], "budget": {"steps": 60, "restarts": 12, "samples_per_class": 10},
         "suite": {"plgmi": {"attack": "plgmi", "budget": {"steps": 120}}, "pixel": {"attack": "pixel"}},
     }  # fmt: skip
     cfg = AttackSection.model_validate(raw)
-    assert cfg.entry_budget("plgmi").model_dump() == {"steps": 120, "restarts": 4, "samples_per_class": 10}
+    assert cfg.entry_budget("plgmi").model_dump() == {"steps": 120, "restarts": 12, "samples_per_class": 10}
     assert cfg.entry_budget("pixel") == cfg.budget

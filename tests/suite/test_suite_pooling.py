@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from pipeline.data.parts import LabelledImages
+from pipeline.defenses import DefenseKnowledge
 from pipeline.suite import AttackSection, PrivateReference, run_suite
-from pipeline.train import LabelledImages
 from tests.attacks import toy
 
 
@@ -26,7 +27,7 @@ def test_pooled_counts_are_every_reconstruction_of_every_seed_and_agree_with_the
         "suite": {"pixel": {"attack": "pixel"}, "gmi": {"attack": "gmi"}},
     })  # fmt: skip
     assert cfg.prior_kinds() == {"generic"}
-    report, _ = run_suite(target, judge, {"generic": toy.untrained_prior(0)}, None, reference, cfg, {})
+    report, _ = run_suite(target, judge, {"generic": toy.untrained_prior(0)}, None, reference, cfg, DefenseKnowledge())
     for row in report["attacks"].values():
         pooled = row["acc1_pooled"]
         assert pooled["n"] == 3 * toy.NUM_CLASSES * 2 == 3 * row["reconstructions_per_seed"]
@@ -42,7 +43,7 @@ def test_an_attack_whose_gan_was_not_given_is_named(models):
     })  # fmt: skip
     assert cfg.prior_kinds() == {"plgmi"}
     with pytest.raises(ValueError, match=r"'plgmi' GAN, but only \['generic'\]"):
-        run_suite(target, judge, {"generic": toy.untrained_prior(0)}, None, reference, cfg, {})
+        run_suite(target, judge, {"generic": toy.untrained_prior(0)}, None, reference, cfg, DefenseKnowledge())
 
 
 def test_floor_model_is_an_untrained_copy_of_the_architecture_fixed_by_its_seed(models):
