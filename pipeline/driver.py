@@ -17,7 +17,6 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from pipeline.config import DEFAULT_PARAMS, load_section
@@ -55,7 +54,7 @@ def main_command(profiles: list[str], name: str | None, dvc_args: list[str]) -> 
         if name:
             raise SystemExit("--name names the experiment of a --profile run; there is none without --profile")
         return ["dvc", "repro", *dvc_args]
-    from pipeline.profiles import set_param_args
+    from pipeline.profiles import experiment_name, set_param_args
 
     edited = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "params.yaml"], capture_output=True, text=True)
     if edited.returncode != 0:
@@ -64,8 +63,11 @@ def main_command(profiles: list[str], name: str | None, dvc_args: list[str]) -> 
             f"({edited.stderr.strip() or 'uncommitted changes'}); a profile applies to the committed defaults: "
             "commit params.yaml or `git checkout params.yaml` first"
         )
-    name = name or f"{'+'.join(profiles)}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return ["dvc", "exp", "run", "--name", name, *set_param_args(profiles), *dvc_args]
+    try:
+        overrides = set_param_args(profiles)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+    return ["dvc", "exp", "run", "--name", name or experiment_name(profiles), *overrides, *dvc_args]
 
 
 def main(argv: list[str] | None = None) -> int:

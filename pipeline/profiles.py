@@ -18,6 +18,7 @@ import argparse
 import shlex
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,7 @@ def apply_overlay(params: Path, overlay: dict[str, Any], out: Path | None = None
     merge, then validated; a difference raises naming the keys. With ``out`` the result is also
     written there (for throwaway copies of the repo, such as the end-to-end tests').
     """
+    from dvc.exceptions import DvcException
     from dvc.utils.hydra import apply_overrides
 
     base = read_params(params)
@@ -107,15 +109,26 @@ def apply_overlay(params: Path, overlay: dict[str, Any], out: Path | None = None
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "params.yaml"
         shutil.copyfile(params, copy)
-        apply_overrides(copy, overrides)
+        try:
+            apply_overrides(copy, overrides)
+        except DvcException as err:
+            raise ValueError(f"{params}: DVC refuses the overrides {overrides}: {err} ({err.__cause__})") from None
         wrong = _differences(read_params(copy), deep_merge(base, overlay))
         if wrong:
             raise ValueError(f"{params}: --set-param would not give the profile's params:\n  " + "\n  ".join(wrong))
-        validate_params(copy)
+        try:
+            validate_params(copy)
+        except ValueError as err:
+            raise ValueError(str(err).replace(str(copy), f"{params} with the overrides")) from None
         if out is not None:
             with atomic_path(out) as dest:
                 shutil.copyfile(copy, dest)
     return overrides
+
+
+def experiment_name(names: list[str]) -> str:
+    """The profiles and the time: ``smoke+smoke_release-20261203-0930`` (DVC refuses a name used before)."""
+    return f"{'+'.join(names)}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def set_param_args(names: list[str], params: Path = DEFAULT_PARAMS, profile_dir: Path = PROFILE_DIR) -> list[str]:
@@ -133,7 +146,8 @@ def main(argv: list[str] | None = None) -> None:
         overrides = set_param_args(args.name, args.params)[1::2]
     except ValueError as err:
         raise SystemExit(str(err)) from None
-    lines = [f"dvc exp run --name {shlex.quote('+'.join(args.name))}"] + [f"  -S {shlex.quote(o)}" for o in overrides]
+    lines = [f"dvc exp run --name {shlex.quote(experiment_name(args.name))}"]
+    lines += [f"  -S {shlex.quote(override)}" for override in overrides]
     print(" \\\n".join(lines))
 
 

@@ -57,8 +57,10 @@ def test_override_values_that_hydra_would_misread_are_quoted(tmp_path):
 def test_an_unknown_profile_or_an_invalid_result_is_refused(tmp_path):
     with pytest.raises(ValueError, match="no such profile.*smoke"):
         profile_overlay(["smoek"], REPO / "profiles")
-    with pytest.raises(ValueError, match=r"baseline\.train\.epochs"):
+    with pytest.raises(ValueError, match=r"params\.yaml with the overrides: invalid params\n  baseline\.train\.epochs"):
         apply_overlay(REPO / "params.yaml", {"baseline": {"train": {"epochs": 0}}})
+    with pytest.raises(ValueError, match="DVC refuses the overrides"):
+        apply_overlay(REPO / "params.yaml", {"baseline": {"train": {"epochs": {"a]b": 1}}}})
 
 
 def test_driver_runs_dvc_repro_without_profiles_and_names_the_experiment_with_them(tmp_path, monkeypatch):
@@ -73,6 +75,9 @@ def test_driver_runs_dvc_repro_without_profiles_and_names_the_experiment_with_th
     (work / "params.yaml").write_text((work / "params.yaml").read_text() + "\n# an edit\n")
     with pytest.raises(SystemExit, match="differs from HEAD"):
         main_command(["smoke"], None, [])
+    subprocess.run(["git", "checkout", "params.yaml"], cwd=work, check=True)
+    with pytest.raises(SystemExit, match="no such profile"):
+        main_command(["smoek"], None, [])
 
 
 def project(tmp_path: Path) -> Path:

@@ -93,6 +93,7 @@ def dvc_commands() -> list[str]:
     return commands
 
 
+@pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")  # runpy: already imported
 @pytest.mark.parametrize("command", dvc_commands())
 def test_every_dvc_stage_starts_through_start_stage(monkeypatch, command):
     """`python -m stages.X ...` as dvc.yaml runs it: start_stage comes before any work (here: raises)."""
