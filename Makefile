@@ -7,7 +7,7 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: repro test test-fast install data compare autoharden serve
+.PHONY: repro test test-fast install data compare autoharden serve deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,3 +63,7 @@ test: install
 # For development: everything but the end-to-end pipelines and the load test (marked slow).
 test-fast: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m "not slow"
+
+# Rewrites every stage's code deps in the dvc.yaml files from what the stage imports (tools/stage_deps.py).
+deps: install
+	$(BIN)/python -m tools.stage_deps --write

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.compare.config import CompareSection
-from pipeline.compare.inputs import load_inputs, seed_loop
+from pipeline.compare.inputs import row_inputs
 from pipeline.compare.rows import REFERENCE, reference_row
 from pipeline.compare.run import write_report
 from pipeline.config import load_section
@@ -50,14 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         atomic_write_json(args.report, {**report, "skipped": reason})
         return
     public = load_labelled(args.data, "public")  # the reference is trained on the labelled public split
-    inputs = load_inputs(
-        args.params, compare, baseline=args.baseline, baseline_metrics=args.baseline_metrics, judge=args.judge,
-        prior=args.prior, data=args.data,
-    )  # fmt: skip
-    loop = seed_loop(
-        args.params, compare, inputs, out=args.out, baseline_report=args.baseline_report,
-        floor_report=args.floor_report,
-    )  # fmt: skip
+    inputs, loop = row_inputs(args.params, compare, args)
     with stage_run(f"compare@{REFERENCE}", section.model_dump(), experiment) as run:
         run.log_data(args.data, public="training", private_train="evaluation", private_test="evaluation")
         records = loop.run(compare.seeds, lambda seed: reference_row(inputs, section, seed, public), REFERENCE, run)

@@ -11,7 +11,7 @@ replaces ``compare.seeds``.
 from __future__ import annotations
 
 from pipeline.compare.config import CompareSection, CompareSetting, parse_overrides
-from pipeline.compare.inputs import load_inputs, seed_loop
+from pipeline.compare.inputs import row_inputs
 from pipeline.compare.rows import floor_row
 from pipeline.compare.run import harden, write_report
 from pipeline.config import load_section, read_params
@@ -45,14 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         raise SystemExit(f"{args.params}: compare.settings has no {args.name!r}; known: {sorted(compare.settings)}")
     overrides = parse_overrides(args.set)
-    inputs = load_inputs(
-        args.params, compare, baseline=args.baseline, baseline_metrics=args.baseline_metrics, judge=args.judge,
-        prior=args.prior, data=args.data,
-    )  # fmt: skip
-    loop = seed_loop(
-        args.params, compare, inputs, out=args.out, baseline_report=args.baseline_report,
-        floor_report=args.floor_report,
-    )  # fmt: skip
+    inputs, loop = row_inputs(args.params, compare, args)
 
     def train(seed: int):
         if args.name == FLOOR:

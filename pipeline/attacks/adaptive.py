@@ -1,4 +1,4 @@
-"""Parameters and set-up shared by latent-space attacks with adaptive variants (PLG-MI, KED-MI).
+"""Parameters and set-up shared by latent-space attacks with adaptive variants (GMI, PLG-MI, KED-MI).
 
 The identity loss (incl. LOMMA's logit loss and the confidence-aware loss against CALoR's p*),
 BPDA through the head's tanh, and pre-head feature anchors from public images are parameters, so
@@ -8,6 +8,7 @@ each variant is a registry preset, not a subclass.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -35,7 +36,6 @@ class AdaptiveLatentAttack(AugmentedAttack):
     """Shared parameters: identity loss, BPDA, feature anchors, learning rate and latent clamp."""
 
     augment: bool = True  # optimise through random augmentations of every image at every step
-    views: int = 1  # augmented views per step (PLG-MI uses two; one halves the cost on CPU)
     identity_loss: str = "max_margin"
     target_confidence: float | None = None
     lr: float = 0.1
@@ -45,12 +45,14 @@ class AdaptiveLatentAttack(AugmentedAttack):
     anchor_top_k: int = 32
     anchor_pool: int = 2000
 
+    _positive_int_params: ClassVar[tuple[str, ...]] = ("anchor_top_k", "anchor_pool")
+
     def _check_params(self, problems: list[str]) -> None:
         super()._check_params(problems)
         check_param(problems, self.lr > 0, "lr", self.lr, "be > 0")
         check_param(problems, self.latent_bound > 0, "latent_bound", self.latent_bound, "be > 0")
         check_param(problems, self.feature_weight >= 0, "feature_weight", self.feature_weight, "be >= 0")
-        for name in ("views", "anchor_top_k", "anchor_pool"):
+        for name in self._positive_int_params:
             value = getattr(self, name)
             ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
             check_param(problems, ok, name, value, "be a positive int")
@@ -79,6 +81,15 @@ class AdaptiveLatentAttack(AugmentedAttack):
             anchor_rows = anchors.repeat_interleave(restarts, dim=0)
         identity = build_identity_loss(self.identity_loss, self.target_confidence)
         return LossSetup(grad_target, identity, anchor_rows, self._augmentation(), info)
+
+
+@dataclass(kw_only=True)
+class MultiViewLatentAttack(AdaptiveLatentAttack):
+    """Adds ``views``: the identity term averaged over several augmented views per step."""
+
+    views: int = 1  # augmented views per step (PLG-MI uses two; one halves the cost on CPU)
+
+    _positive_int_params: ClassVar[tuple[str, ...]] = ("views", "anchor_top_k", "anchor_pool")
 
     def _identity_term(self, setup: LossSetup, x: torch.Tensor, labels: torch.Tensor, views: int) -> torch.Tensor:
         """Mean over ``views`` augmented views of identity (+ feature_weight · anchor distance)."""

@@ -21,20 +21,17 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from pipeline.attacks.anchors import estimate_class_anchors
-from pipeline.attacks.augment import AugmentedAttack, robust_scores
+from pipeline.attacks.adaptive import AdaptiveLatentAttack
+from pipeline.attacks.augment import robust_scores
 from pipeline.attacks.base import (
     Access,
     AttackBudget,
     AttackResult,
     LabelOnlyTarget,
-    WhiteBoxTarget,
     as_white_box,
     check_param,
     select_top,
 )
-from pipeline.attacks.bpda import with_bpda_tanh
-from pipeline.attacks.losses import build_identity_loss, identity_loss_problems
 from pipeline.attacks.registry import register_attack
 from pipeline.defenses.calor import AUTHORS_TARGET_CONFIDENCE
 from pipeline.prior import ImagePrior
@@ -49,7 +46,7 @@ GMI_BUDGET = AttackBudget(steps=100, restarts=10, samples_per_class=5)
 @register_attack("gmi_bpda", budget=GMI_BUDGET, bpda=True)
 @register_attack("gmi_features", budget=GMI_BUDGET, feature_weight=10.0)  # 0.82 vs 0.74 (w=1) on CALoR
 @dataclass(kw_only=True)
-class GMIAttack(AugmentedAttack):
+class GMIAttack(AdaptiveLatentAttack):
     """Latent-space inversion through a GAN prior.
 
     Paper: Zhang et al., "The Secret Revealer: Generative Model-Inversion Attacks Against Deep
@@ -64,32 +61,13 @@ class GMIAttack(AugmentedAttack):
     requires = Access.WHITE_BOX
     prior_kind = "generic"
 
-    augment: bool = True  # random augmentation of every image at every optimisation step
-
     identity_loss: str = "logit"
-    target_confidence: float | None = None
-    lr: float = 0.1
-    prior_weight: float = 0.1
     latent_bound: float = 2.0
-    bpda: bool = False
-    feature_weight: float = 0.0
-    anchor_top_k: int = 32
-    anchor_pool: int = 2000
+    prior_weight: float = 0.1
 
     def _check_params(self, problems: list[str]) -> None:
         super()._check_params(problems)
-        check_param(problems, self.lr > 0, "lr", self.lr, "be > 0")
         check_param(problems, self.prior_weight >= 0, "prior_weight", self.prior_weight, "be >= 0")
-        check_param(problems, self.latent_bound > 0, "latent_bound", self.latent_bound, "be > 0")
-        check_param(problems, self.feature_weight >= 0, "feature_weight", self.feature_weight, "be >= 0")
-        for name in ("anchor_top_k", "anchor_pool"):
-            value = getattr(self, name)
-            check_param(problems, isinstance(value, int) and value > 0, name, value, "be a positive int")
-        problems.extend(identity_loss_problems(self.identity_loss, self.target_confidence))
-
-    @property
-    def uses_public_images(self) -> bool:
-        return self.feature_weight > 0
 
     def _run(
         self,
@@ -102,37 +80,21 @@ class GMIAttack(AugmentedAttack):
         target = as_white_box(target)
         if prior is None:
             raise ValueError("generator is required by GMIAttack, got None")
-        info: dict[str, object] = {}
-        grad_target = target
-        if self.bpda:
-            patched, replaced = with_bpda_tanh(target.model)
-            grad_target = WhiteBoxTarget(patched)
-            info["bpda_replaced_tanh"] = replaced
-        anchors = None
-        if self.feature_weight > 0:
-            if public_images is None:
-                raise ValueError("public_images is required when feature_weight > 0, got None")
-            pool = public_images[torch.randperm(len(public_images))[: self.anchor_pool]]
-            anchors, assigned = estimate_class_anchors(target, pool, classes, self.anchor_top_k)
-            info["anchor_labelled_y"] = assigned.tolist()
-
-        identity = build_identity_loss(self.identity_loss, self.target_confidence)
-        augment = self._augmentation()
+        setup = self._loss_setup(target, classes, budget.restarts, public_images)
         gen, disc = prior.generator, prior.discriminator
         labels = classes.repeat_interleave(budget.restarts)  # class-major: (classes × restarts,)
         z = torch.randn(len(labels), prior.latent_dim).clamp_(-self.latent_bound, self.latent_bound)
         z.requires_grad_()
         optimizer = torch.optim.Adam([z], lr=self.lr)
-        anchor_rows = anchors.repeat_interleave(budget.restarts, dim=0) if anchors is not None else None
         history: list[float] = []
         for _ in range(budget.steps):
             x = gen(z)
-            feats = grad_target.features(augment(x) if self.augment else x)
-            loss = identity(grad_target.head(feats), labels).mean()
+            feats = setup.grad_target.features(setup.augment(x) if self.augment else x)
+            loss = setup.identity(setup.grad_target.head(feats), labels).mean()
             if self.prior_weight > 0:
                 loss = loss + self.prior_weight * F.softplus(-disc(x)).mean()
-            if anchor_rows is not None:
-                loss = loss + self.feature_weight * (feats - anchor_rows).pow(2).mean()
+            if setup.anchor_rows is not None:
+                loss = loss + self.feature_weight * (feats - setup.anchor_rows).pow(2).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -142,6 +104,6 @@ class GMIAttack(AugmentedAttack):
 
         with torch.no_grad():
             images = gen(z).clamp(0, 1)
-        scores = robust_scores(target, images, labels, augment, self.score_views, use_labels=False)
+        scores = robust_scores(target, images, labels, setup.augment, self.score_views, use_labels=False)
         images, labels, scores = select_top(images, labels, scores, budget.restarts, budget.samples_per_class)
-        return AttackResult(images, labels, scores, history, info=info)
+        return AttackResult(images, labels, scores, history, info=setup.info)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from pipeline.attacks.adaptive import AdaptiveLatentAttack
+from pipeline.attacks.adaptive import MultiViewLatentAttack
 from pipeline.attacks.augment import robust_scores
 from pipeline.attacks.base import (
     Access,
@@ -44,7 +44,7 @@ KEDMI_BUDGET = AttackBudget(steps=120, restarts=10, samples_per_class=5)
 @register_attack("kedmi_bpda", budget=KEDMI_BUDGET, bpda=True)
 @register_attack("kedmi_features", budget=KEDMI_BUDGET, feature_weight=10.0)
 @dataclass(kw_only=True)
-class KEDMIAttack(AdaptiveLatentAttack):
+class KEDMIAttack(MultiViewLatentAttack):
     """Distributional latent search under a target-specific semi-supervised GAN.
 
     Paper: Chen et al., "Knowledge-Enriched Distributional Model Inversion Attacks" (KED-MI),

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pipeline.attacks.adaptive import AdaptiveLatentAttack
+from pipeline.attacks.adaptive import MultiViewLatentAttack
 from pipeline.attacks.augment import robust_scores
 from pipeline.attacks.base import (
     Access,
@@ -44,7 +44,7 @@ PLGMI_BUDGET = AttackBudget(steps=120, restarts=10, samples_per_class=5)
 @register_attack("plgmi_bpda", budget=PLGMI_BUDGET, bpda=True)
 @register_attack("plgmi_features", budget=PLGMI_BUDGET, feature_weight=10.0)
 @dataclass(kw_only=True)
-class PLGMIAttack(AdaptiveLatentAttack):
+class PLGMIAttack(MultiViewLatentAttack):
     """Latent search in a target-specific conditional GAN G(z, y).
 
     Paper: Yuan et al., "Pseudo Label-Guided Model Inversion Attack via Conditional Generative

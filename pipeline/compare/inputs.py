@@ -7,6 +7,7 @@ with the compare overlay included, so nothing is refused after a seed has traine
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 from typing import Any
@@ -73,3 +74,15 @@ def seed_loop(
         out=Path(out),
         floor_attacks=attacks_by_seed(floor_report),
     )
+
+
+def row_inputs(params: PathLike, compare: CompareSection, args: argparse.Namespace) -> tuple[CompareInputs, SeedLoop]:
+    """A compare stage's inputs and seed loop, from the path arguments ``stage_parser`` gives it."""
+    inputs = load_inputs(
+        params, compare, baseline=args.baseline, baseline_metrics=args.baseline_metrics, judge=args.judge,
+        prior=args.prior, data=args.data,
+    )  # fmt: skip
+    loop = seed_loop(
+        params, compare, inputs, out=args.out, baseline_report=args.baseline_report, floor_report=args.floor_report
+    )
+    return inputs, loop

@@ -17,11 +17,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from pipeline.prior.ema import recalibrate_batchnorm, update_ema
 from pipeline.prior.networks import Discriminator, Generator, ImagePrior, PriorConfig
 from pipeline.runtime import gan_threads, torch_threads
 from pipeline.seeding import seeded_rng
-
-_BN_RECALIBRATION_BATCHES = 32
 
 
 @dataclass
@@ -100,7 +99,7 @@ def _train(images_uint8: np.ndarray, cfg: PriorConfig, progress: bool) -> PriorR
                 g_loss.backward()
                 opt_g.step()
                 if ema is not gen:
-                    _update_ema(ema, gen, cfg.ema_decay)
+                    update_ema(ema, gen, cfg.ema_decay)
                 d_sum += d_loss.item()
                 g_sum += g_loss.item()
                 bar.update(1)
@@ -108,31 +107,6 @@ def _train(images_uint8: np.ndarray, cfg: PriorConfig, progress: bool) -> PriorR
             d_history.append(d_sum / steps_per_epoch)
             g_history.append(g_sum / steps_per_epoch)
         bar.close()
-        _recalibrate_batchnorm(ema, cfg)
+        recalibrate_batchnorm(ema, lambda g: g(torch.randn(cfg.batch_size, cfg.latent_dim)))
     prior = ImagePrior(ema, disc, cfg)  # freezes both networks
     return PriorResult(prior, d_history, g_history, seconds=time.perf_counter() - start)
-
-
-@torch.no_grad()
-def _update_ema(ema: Generator, gen: Generator, decay: float) -> None:
-    for avg, param in zip(ema.parameters(), gen.parameters(), strict=True):
-        avg.lerp_(param, 1 - decay)
-
-
-@torch.no_grad()
-def _recalibrate_batchnorm(gen: Generator, cfg: PriorConfig) -> None:
-    """Replace BN running averages by exact averages over fresh batches of the final generator.
-
-    Attacks run G in eval mode; running stats lag behind the last weights, so recompute them.
-    """
-    norms = [m for m in gen.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    saved = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative moving average
-    gen.train()
-    for _ in range(_BN_RECALIBRATION_BATCHES):
-        gen(torch.randn(cfg.batch_size, cfg.latent_dim))
-    for m, momentum in zip(norms, saved, strict=True):
-        m.momentum = momentum
-    gen.eval()

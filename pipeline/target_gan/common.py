@@ -1,16 +1,18 @@
-"""What both target-specific GANs share: pseudo-labels, architecture, threads, EMA, BN recalibration."""
+"""What both target-specific GANs share: pseudo-labels, architecture, the adversarial training loop."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from pipeline.models import Classifier
+from pipeline.prior.ema import recalibrate_batchnorm, update_ema
 from pipeline.prior.networks import ImagePrior, PriorConfig
 from pipeline.target_gan.config import GANSection
 from pipeline.target_gan.networks import ConditionalPrior, KEDMIPrior
@@ -92,26 +94,46 @@ def architecture(target_model: Classifier, cfg: GANSection, warm_start: ImagePri
     return arch
 
 
-@torch.no_grad()
-def update_ema(ema: nn.Module, net: nn.Module, decay: float) -> None:
-    for avg, param in zip(ema.parameters(), net.parameters(), strict=True):
-        avg.lerp_(param, 1 - decay)
+LossStep = Callable[[], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 
 
-@torch.no_grad()
-def recalibrate_batchnorm(gen: nn.Module, draw_batch: Any, batches: int = 32) -> None:
-    """Exact BN running averages over ``batches`` calls of ``draw_batch(gen)`` in train mode."""
-    norms = [m for m in gen.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    saved = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative moving average
+def train_adversarially(
+    gen: nn.Module, disc: nn.Module, cfg: GANSection, *, discriminator_step: LossStep, generator_step: LossStep,
+    draw: Callable[[nn.Module], object], desc: str, progress: bool,
+) -> tuple[nn.Module, dict[str, list[float]]]:  # fmt: skip
+    """The loop both target-specific GANs share: ``n_dis`` D steps per G step, Adam, EMA, BN recalibration.
+
+    Each step callable draws its own batch and returns (the loss to minimise, the values to record);
+    the recorded values, D's first, make the history, one value per generator iteration. Returns the
+    generator attacks use (the EMA copy when ``ema_decay`` > 0) and that history.
+    """
+    opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+    ema = copy.deepcopy(gen) if cfg.ema_decay > 0 else gen
+    history: dict[str, list[float]] = {}
     gen.train()
-    for _ in range(batches):
-        draw_batch(gen)
-    for m, momentum in zip(norms, saved, strict=True):
-        m.momentum = momentum
-    gen.eval()
+    disc.train()
+    bar = tqdm(total=cfg.iterations, desc=desc, disable=not progress, leave=False, mininterval=2.0)
+    for _ in range(cfg.iterations):
+        for _ in range(cfg.n_dis):
+            d_loss, d_record = discriminator_step()
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+        g_loss, g_record = generator_step()
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        if ema is not gen:
+            update_ema(ema, gen, cfg.ema_decay)
+        recorded = {name: value.item() for name, value in {**d_record, **g_record}.items()}
+        for name, value in recorded.items():
+            history.setdefault(name, []).append(value)
+        bar.update(1)
+        bar.set_postfix({name: f"{value:.3f}" for name, value in recorded.items()}, refresh=False)
+    bar.close()
+    recalibrate_batchnorm(ema, draw)
+    return ema, history
 
 
 def as_float_images(images_uint8: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:

@@ -13,14 +13,11 @@ attack later uses as its prior.
 
 from __future__ import annotations
 
-import copy
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
-from tqdm.auto import tqdm
 
 from pipeline.models import Classifier
 from pipeline.prior.networks import ImagePrior
@@ -31,9 +28,8 @@ from pipeline.target_gan.common import (
     architecture,
     as_float_images,
     frozen_target,
-    recalibrate_batchnorm,
     target_probabilities,
-    update_ema,
+    train_adversarially,
 )
 from pipeline.target_gan.config import KEDMISection
 from pipeline.target_gan.networks import KEDMIPrior, SemiSupervisedDiscriminator, build_kedmi_networks, realness
@@ -79,22 +75,15 @@ def train_kedmi(
     start = time.perf_counter()
     with torch_threads(gan_threads(num_threads)), seeded_rng(cfg.seed):
         gen, disc = build_kedmi_networks(arch, num_classes, warm_start)
-        opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
-        opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
-        ema = copy.deepcopy(gen) if cfg.ema_decay > 0 else gen
-        history: dict[str, list[float]] = {"d_loss": [], "d_soft": [], "g_loss": []}
-        gen.train()
-        disc.train()
-        bar = tqdm(total=cfg.iterations, desc="kedmi gan", disable=not progress, leave=False, mininterval=2.0)
-        for _ in range(cfg.iterations):
-            for _ in range(cfg.n_dis):
-                index = torch.randint(0, len(public), (cfg.batch_size,))
-                with torch.no_grad():
-                    fake = gen(torch.randn(cfg.batch_size, arch.latent_dim))
-                d_loss, d_soft = discriminator_loss(disc, public[index], soft_labels[index], fake)
-                opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
-                opt_d.step()
+
+        def discriminator_step() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            index = torch.randint(0, len(public), (cfg.batch_size,))
+            with torch.no_grad():
+                fake = gen(torch.randn(cfg.batch_size, arch.latent_dim))
+            d_loss, d_soft = discriminator_loss(disc, public[index], soft_labels[index], fake)
+            return d_loss, {"d_loss": d_loss, "d_soft": d_soft}
+
+        def generator_step() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
             index = torch.randint(0, len(public), (cfg.batch_size,))
             fake = gen(torch.randn(cfg.batch_size, arch.latent_dim))
             feats_fake = disc.features(fake)
@@ -104,22 +93,12 @@ def train_kedmi(
             class_probs = disc.classifier(feats_fake).softmax(1)
             entropy = -(class_probs * class_probs.clamp_min(1e-12).log()).sum(1).mean()
             g_loss = matching + cfg.entropy_weight * entropy
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
-            if ema is not gen:
-                update_ema(ema, gen, cfg.ema_decay)
-            history["d_loss"].append(d_loss.item())
-            history["d_soft"].append(d_soft.item())
-            history["g_loss"].append(g_loss.item())
-            bar.update(1)
-            bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}", refresh=False)
-        bar.close()
+            return g_loss, {"g_loss": g_loss}
 
-        def draw(g: nn.Module) -> None:
-            g(torch.randn(cfg.batch_size, arch.latent_dim))
-
-        recalibrate_batchnorm(ema, draw)
+        ema, history = train_adversarially(
+            gen, disc, cfg, discriminator_step=discriminator_step, generator_step=generator_step,
+            draw=lambda g: g(torch.randn(cfg.batch_size, arch.latent_dim)), desc="kedmi gan", progress=progress,
+        )  # fmt: skip
     prior = KEDMIPrior(ema, disc, arch, num_classes)  # freezes both networks
     with torch.no_grad():  # how well D learnt the target's labels (a sanity figure for the report)
         agree = prior.discriminator.class_logits(public[:2000]).argmax(1) == soft_labels[:2000].argmax(1)

@@ -9,7 +9,6 @@ discriminator are trained on them with the hinge loss, the generator also minimi
 
 from __future__ import annotations
 
-import copy
 import time
 
 import kornia.augmentation as K
@@ -17,7 +16,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from pipeline.models import Classifier
 from pipeline.prior.networks import ImagePrior
@@ -29,8 +27,7 @@ from pipeline.target_gan.common import (
     as_float_images,
     frozen_target,
     pseudo_label,
-    recalibrate_batchnorm,
-    update_ema,
+    train_adversarially,
 )
 from pipeline.target_gan.config import PLGMISection
 from pipeline.target_gan.networks import ConditionalPrior, build_plgmi_networks
@@ -80,46 +77,31 @@ def train_plgmi(
     with torch_threads(gan_threads(num_threads)), seeded_rng(cfg.seed):
         gen, disc = build_plgmi_networks(arch, num_classes, warm_start)
         augment = plgmi_augmentation(arch.image_size, cfg.aug_crop_min, cfg.aug_degrees)
-        opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
-        opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
-        ema = copy.deepcopy(gen) if cfg.ema_decay > 0 else gen
-        history: dict[str, list[float]] = {"d_loss": [], "g_adv": [], "g_inv": []}
-        gen.train()
-        disc.train()
-        bar = tqdm(total=cfg.iterations, desc="plgmi gan", disable=not progress, leave=False, mininterval=2.0)
-        for _ in range(cfg.iterations):
-            for _ in range(cfg.n_dis):
-                index = torch.randint(0, len(real), (cfg.batch_size,))
-                x, y = real[index], real_labels[index]
-                fake_y = torch.randint(0, num_classes, (cfg.batch_size,))
-                with torch.no_grad():
-                    fake = gen(torch.randn(cfg.batch_size, arch.latent_dim), fake_y)
-                d_loss = F.relu(1 - disc(x, y)).mean() + F.relu(1 + disc(fake, fake_y)).mean()
-                opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
-                opt_d.step()
+
+        def discriminator_step() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            index = torch.randint(0, len(real), (cfg.batch_size,))
+            x, y = real[index], real_labels[index]
+            fake_y = torch.randint(0, num_classes, (cfg.batch_size,))
+            with torch.no_grad():
+                fake = gen(torch.randn(cfg.batch_size, arch.latent_dim), fake_y)
+            d_loss = F.relu(1 - disc(x, y)).mean() + F.relu(1 + disc(fake, fake_y)).mean()
+            return d_loss, {"d_loss": d_loss}
+
+        def generator_step() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
             fake_y = torch.randint(0, num_classes, (cfg.batch_size,))
             fake = gen(torch.randn(cfg.batch_size, arch.latent_dim), fake_y)
             g_adv = -disc(fake, fake_y).mean()
             scored = slice(0, cfg.inv_batch_size)  # the target's forward/backward is the costly part
             g_inv = max_margin_loss(target(augment(fake[scored])), fake_y[scored]).mean()
-            g_loss = g_adv + cfg.alpha * g_inv
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
-            if ema is not gen:
-                update_ema(ema, gen, cfg.ema_decay)
-            history["d_loss"].append(d_loss.item())
-            history["g_adv"].append(g_adv.item())
-            history["g_inv"].append(g_inv.item())
-            bar.update(1)
-            bar.set_postfix(d=f"{d_loss.item():.3f}", inv=f"{g_inv.item():.3f}", refresh=False)
-        bar.close()
+            return g_adv + cfg.alpha * g_inv, {"g_adv": g_adv, "g_inv": g_inv}
 
         def draw(g: nn.Module) -> None:
             g(torch.randn(cfg.batch_size, arch.latent_dim), torch.randint(0, num_classes, (cfg.batch_size,)))
 
-        recalibrate_batchnorm(ema, draw)
+        ema, history = train_adversarially(
+            gen, disc, cfg, discriminator_step=discriminator_step, generator_step=generator_step, draw=draw,
+            desc="plgmi gan", progress=progress,
+        )  # fmt: skip
     prior = ConditionalPrior(ema, disc, arch, num_classes)  # freezes both networks
     info = {"pseudo_labels_per_class": counts, "warm_start": warm_start is not None}
     return TargetGANResult(prior, history, seconds=time.perf_counter() - start, info=info)

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.import_graph import cycles, import_graph, imported_names, module_files
+from tools.import_graph import cycles, import_graph, imported_names, module_files
 
 REPO = Path(__file__).resolve().parents[2]
 PRINT_LOADED = "import sys, pipeline.config; print(*sorted(m for m in sys.modules if m.startswith('pipeline')))"

@@ -55,13 +55,32 @@ def imported_names(module: str, path: Path) -> set[str]:
     return names
 
 
-def import_graph(root: Path, package: str) -> dict[str, set[str]]:
-    """Module → the modules of ``package`` that importing it runs (see the module docstring)."""
-    modules = module_files(root, package)
+def module_name_strings(path: Path, known: Iterable[str]) -> set[str]:
+    """String constants in ``path`` that are exactly a known module's name.
+
+    A lazy ``importlib.import_module("pkg.mod")`` table is an import the statements do not show.
+    """
+    known = set(known)
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    return {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value in known}
+
+
+def import_graph(root: Path, *packages: str, string_references: bool = False) -> dict[str, set[str]]:
+    """Module → the modules of ``packages`` that importing it runs (see the module docstring).
+
+    ``string_references`` counts a string constant that names a known module as an import
+    (see :func:`imported_names`); only exact module names count, so prose never does.
+    """
+    modules: dict[str, Path] = {}
+    for package in packages:
+        modules.update(module_files(root, package))
     graph: dict[str, set[str]] = {}
     for module, path in modules.items():
         edges: set[str] = set()
-        for name in imported_names(module, path):
+        names = imported_names(module, path)
+        if string_references:
+            names |= module_name_strings(path, modules)
+        for name in names:
             target = _resolve(name, modules)
             if target is None:
                 continue

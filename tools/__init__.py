@@ -1,0 +1,1 @@
+"""Developer tools for the repository itself (not part of the installed library)."""
