@@ -237,6 +237,7 @@ class Attack(abc.ABC):
                 if net is not None:
                     net.to(runtime.device)
             public = public.to(runtime.device) if public is not None else None
+            class_ids = class_ids.to(runtime.device)
         start = time.perf_counter()
         with seeded_rng(seed), on_device(runtime):  # new tensors (latents, noise) on the runtime's device
             result = self._run(target, class_ids, budget, prior, public)
