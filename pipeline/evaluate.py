@@ -8,14 +8,15 @@ from torch import nn
 
 @torch.no_grad()
 def predict_proba(model: nn.Module, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """Softmax probabilities for uint8 (or float [0,1]) images, in eval mode."""
+    """Softmax probabilities (on the CPU) for uint8 (or float [0,1]) images, in eval mode, on the model's device."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters(), torch.empty(0)).device
     chunks = []
     for start in range(0, images.shape[0], batch_size):
-        x = images[start : start + batch_size]
+        x = images[start : start + batch_size].to(device)
         x = x.float().div(255.0) if x.dtype == torch.uint8 else x
-        chunks.append(model(x).softmax(1))
+        chunks.append(model(x).float().softmax(1).cpu())
     model.train(was_training)
     return torch.cat(chunks)
 

@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,7 +56,17 @@ def temp_dir_beside(path: str | os.PathLike) -> Path:
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds."""
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds.
+
+    Under ``torchrun`` only rank 0 writes: the other ranks get a scratch path that is thrown away,
+    so N processes of one stage leave one set of outputs (``pipeline.distributed``).
+    """
+    from pipeline.distributed import is_primary  # torch.distributed: only for writers that get this far
+
+    if not is_primary():
+        with tempfile.TemporaryDirectory(prefix="calor-worker-") as scratch:
+            yield Path(scratch) / Path(path).name
+        return
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = _new_temp(dest, _create_file)

@@ -24,13 +24,14 @@ from pipeline.floor import FloorSection
 from pipeline.gate import GateSection
 from pipeline.prior import PriorConfig
 from pipeline.registry_mlflow.config import RegisterSection
+from pipeline.runtime import RuntimeSection
 from pipeline.serve.config import ServeSection
 from pipeline.suite import AttackSection
 from pipeline.target_gan import TargetGANSection
 from pipeline.tracking import MlflowSection
 
 SECTIONS: dict[str, type[BaseModel]] = {
-    "mlflow": MlflowSection, "data": DataSection, "split": SplitSection,
+    "mlflow": MlflowSection, "runtime": RuntimeSection, "data": DataSection, "split": SplitSection,
     "baseline": ClassifierStage, "judge": ClassifierStage, "harden": HardenSection, "prior": PriorConfig,
     "floor": FloorSection, "attack": AttackSection, "target_gan": TargetGANSection, "gate": GateSection,
     "export": ExportSection, "register": RegisterSection, "serve": ServeSection,

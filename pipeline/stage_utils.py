@@ -14,7 +14,7 @@ from pipeline.data.parts import LabelledImages
 from pipeline.evaluate import classification_metrics, predict_proba
 from pipeline.io import atomic_write_json, remove_stale_temps
 from pipeline.models import Classifier
-from pipeline.runtime import start_stage
+from pipeline.runtime import DeviceUnavailableError, start_stage
 
 
 def num_private_classes(manifest: dict[str, Any]) -> int:
@@ -42,7 +42,8 @@ class StageParser(argparse.ArgumentParser):
     """A stage's command line. Parsing it starts the stage, the one step every stage takes before any work:
 
     - ``pipeline.runtime.start_stage`` sets the process's thread count (CALOR_NUM_THREADS) and
-      deterministic algorithms, once, for every stage;
+      deterministic algorithms, once, for every stage, and resolves params.yaml's ``runtime``
+      (the device; a CUDA device this machine lacks ends the stage here with the reason);
     - then the temporary files a killed run left beside or inside the stage's paths are removed: an
       atomic write killed mid-way (SIGKILL, OOM) leaves ``.<name>.<pid>.<random>.tmp`` that nothing
       else would remove (pipeline.io).
@@ -57,7 +58,10 @@ class StageParser(argparse.ArgumentParser):
 
     def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> argparse.Namespace:
         parsed = super().parse_args(args, namespace)
-        start_stage()
+        try:
+            start_stage(parsed.params)
+        except DeviceUnavailableError as err:
+            self.exit(2, f"{self.prog}: {err}\n")
         remove_stale_temps(getattr(parsed, name.replace("-", "_")) for name in self.paths)
         return parsed
 

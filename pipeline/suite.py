@@ -29,6 +29,7 @@ from pipeline.attacks.registry import ATTACKS, param_type_problems
 from pipeline.config import Section
 from pipeline.data.parts import LabelledImages
 from pipeline.defenses.registry import DefenseKnowledge
+from pipeline.distributed import gather_to_primary, is_primary, shard_items
 from pipeline.metrics import attack_accuracy, judge_features, knn_distance_from_features, mean_std
 from pipeline.metrics.features import closeness_from_features
 from pipeline.metrics.similarity import nearest_neighbour_similarity
@@ -201,8 +202,13 @@ def floor_model(model: Classifier, seed: int) -> Classifier:
 def run_suite(
     model: Classifier, judge: Classifier, priors: Mapping[str, Any], public_images: torch.Tensor,
     reference: PrivateReference, cfg: AttackSection, defense_knowledge: DefenseKnowledge,
-) -> tuple[dict[str, Any], dict[str, AttackResult]]:  # fmt: skip
-    """Every entry × seed, aggregated as mean ± std plus pooled counts; returns the report and seed-0 results."""
+) -> tuple[dict[str, Any] | None, dict[str, AttackResult]]:  # fmt: skip
+    """Every entry × seed, aggregated as mean ± std plus pooled counts; returns the report and first-seed results.
+
+    Each run's randomness is a function of its own seed, so under ``torchrun`` the runs are shared
+    out between ranks and gathered on rank 0, which gets exactly the single-process report; the
+    other ranks get ``(None, {})``.
+    """
     classes = cfg.classes if cfg.classes is not None else list(range(model.num_classes))
     outside = sorted(set(classes) - set(range(model.num_classes)))
     if outside:
@@ -211,16 +217,25 @@ def run_suite(
         )
     report: dict[str, Any] = {"seeds": cfg.seeds, "classes": classes, "chance_acc1": 1.0 / judge.num_classes,
                               "attacks": {}}  # fmt: skip
-    first_results: dict[str, AttackResult] = {}
     runs = [(name, seed) for name in cfg.suite for seed in cfg.seeds]
-    per_run: dict[str, list[dict[str, float]]] = {name: [] for name in cfg.suite}
-    for name, seed in tqdm(runs, desc="attack suite", unit="run"):
-        entry = cfg.suite[name]
+    mine = shard_items(list(enumerate(runs)))  # under torchrun each rank takes every world-th run
+    done = []
+    for index, (name, seed) in tqdm(mine, desc="attack suite", unit="run", disable=not is_primary()):
         result = run_entry(
-            entry, model, classes, cfg.entry_budget(name), seed, priors, public_images, defense_knowledge
+            cfg.suite[name], model, classes, cfg.entry_budget(name), seed, priors, public_images, defense_knowledge
         )
-        per_run[name].append(score(result, judge, reference, seed))
-        first_results.setdefault(name, result)
+        done.append((index, score(result, judge, reference, seed), result if seed == cfg.seeds[0] else None))
+    gathered = gather_to_primary(done)
+    if gathered is None:  # a worker rank: rank 0 writes the report
+        return None, {}
+    by_index = {index: (row, result) for part in gathered for index, row, result in part}
+    per_run: dict[str, list[dict[str, float]]] = {name: [] for name in cfg.suite}
+    first_results: dict[str, AttackResult] = {}
+    for index, (name, _seed) in enumerate(runs):
+        row, result = by_index[index]
+        per_run[name].append(row)
+        if result is not None:
+            first_results.setdefault(name, result)
     for name, rows in per_run.items():
         entry = cfg.suite[name]
         report["attacks"][name] = {

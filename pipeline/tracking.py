@@ -175,8 +175,14 @@ class StageRun:
 
 @contextmanager
 def stage_run(stage: str, params: dict[str, Any], experiment: str) -> Iterator[StageRun]:
-    """Open the stage's run (child of the driver's run when PARENT_RUN_ENV is set)."""
+    """Open the stage's run (child of the driver's run when PARENT_RUN_ENV is set); rank 0's only under torchrun."""
     import mlflow
+
+    from pipeline.distributed import is_primary
+
+    if not is_primary():
+        yield WorkerRun()
+        return
 
     from pipeline.io import sha256_json
 
@@ -192,3 +198,25 @@ def stage_run(stage: str, params: dict[str, Any], experiment: str) -> Iterator[S
     with mlflow.start_run(run_name=stage, experiment_id=experiment_id, parent_run_id=parent, tags=tags) as run:
         mlflow.log_params({k: str(v)[:500] for k, v in flatten(params).items()})
         yield StageRun(run)
+
+
+class WorkerRun(StageRun):
+    """The run a torchrun worker (rank > 0) logs to: nothing. One MLflow run per stage, rank 0's."""
+
+    def __init__(self) -> None:
+        self.run, self.run_id = None, ""
+
+    def log_epoch(self, prefix: str, epoch: int, metrics: dict[str, float]) -> None:
+        pass
+
+    def log_metrics(self, metrics: dict[str, Any], prefix: str = "") -> None:
+        pass
+
+    def set_tag(self, key: str, value: str) -> None:
+        pass
+
+    def log_artifact(self, path: str | os.PathLike, artifact_path: str | None = None) -> None:
+        pass
+
+    def log_data(self, split_dir: str | os.PathLike, **contexts: str) -> None:
+        pass

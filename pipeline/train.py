@@ -3,6 +3,11 @@
 Data lives in memory as uint8 tensors (small images); batches are converted to float in [0, 1]
 on the fly. The loop is seeded and deterministic on CPU, reports per-epoch metrics through a
 callback (MLflow logging lives in the stage, not here) and stops at the first non-finite loss.
+
+It runs where the stage's runtime says (``pipeline.runtime``: device, autocast, channels-last,
+compile) and, under ``torchrun``, as DistributedDataParallel: every rank draws the same global
+batch and augmentation as a single process would and trains on its slice of it, batch norm reduced
+across ranks, so N processes train the model one would (up to float summation order).
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from tqdm.auto import tqdm
 from pipeline.augment import AUGMENTATIONS
 from pipeline.config import TrainConfig
 from pipeline.data.parts import LabelledImages
+from pipeline.distributed import all_reduce_sum, batchnorm_across_ranks, is_primary, shard, world_size
 from pipeline.evaluate import classification_metrics, predict_proba
+from pipeline.runtime import Runtime, current_runtime
 from pipeline.seeding import seed_everything
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -71,62 +78,105 @@ def fit(
     on_epoch: EpochCallback | None = None,
     desc: str = "train",
     progress: bool = True,
+    runtime: Runtime | None = None,
 ) -> list[dict[str, float]]:
-    """Train ``model`` in place; return one metrics dict per epoch.
+    """Train ``model`` in place (it ends on the runtime's device); return one metrics dict per epoch.
 
     Per epoch: ``train_loss``, ``train_acc`` and ``train_mean_true_prob`` (running, from the
-    training forward passes), ``lr``, and ``val_*`` classification metrics when ``eval_data``
-    is given. Raises TrainingDivergedError on the first non-finite loss.
+    training forward passes, over every rank's rows), ``lr``, and ``val_*`` classification metrics
+    when ``eval_data`` is given. Raises TrainingDivergedError on the first non-finite loss.
+    ``loss_fn`` must be a mean over the batch's rows (ranks weight their slice by its size).
     """
-    generator = seed_everything(cfg.seed)
+    runtime = runtime or current_runtime()
     loss_fn = loss_fn or cross_entropy(cfg.label_smoothing)
+    world = world_size()
+    if world > 1 and not getattr(loss_fn, "rows_independent", True):
+        raise ValueError(
+            f"{desc}: this loss couples the rows of a batch, so it cannot be split over {world} ranks; "
+            "run this stage in one process (without torchrun)"
+        )
+    generator = seed_everything(cfg.seed)
     augment = AUGMENTATIONS.get(cfg.augment)
+    runtime.prepare(model)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, cfg)
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     scheduler = build_scheduler(optimizer, cfg, steps_per_epoch)
+    scaler = runtime.grad_scaler()
     history: list[dict[str, float]] = []
-    bar = tqdm(total=cfg.epochs * steps_per_epoch, desc=desc, disable=not progress, unit="step", mininterval=2.0)
-    for epoch in range(1, cfg.epochs + 1):
-        model.train()
-        order = torch.randperm(len(train), generator=generator)
-        sums = {"loss": 0.0, "correct": 0.0, "true_prob": 0.0}
-        for step, start in enumerate(range(0, len(train), cfg.batch_size)):
-            idx = order[start : start + cfg.batch_size]
-            x = augment(to_float(train.images[idx]), generator)
-            y = train.labels[idx]
-            logits = model(x)
-            loss = loss_fn(logits, y)
-            if not torch.isfinite(loss):
-                bar.close()
-                raise TrainingDivergedError(
-                    f"{desc}: loss became {loss.item()} at epoch {epoch}, step {step + 1} "
-                    f"(lr {scheduler.get_last_lr()[0]:.3g}); lower train.lr or check the data"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            with torch.no_grad():
-                probs = logits.softmax(1)
-                sums["loss"] += loss.item() * len(idx)
-                sums["correct"] += (logits.argmax(1) == y).sum().item()
-                sums["true_prob"] += probs.gather(1, y[:, None]).sum().item()
-            bar.update(1)
-            bar.set_postfix(epoch=epoch, loss=f"{loss.item():.4f}", refresh=False)
-        metrics = {
-            "train_loss": sums["loss"] / len(train),
-            "train_acc": sums["correct"] / len(train),
-            "train_mean_true_prob": sums["true_prob"] / len(train),
-            "lr": scheduler.get_last_lr()[0],
-        }
-        if eval_data is not None:
-            probs = predict_proba(model, eval_data.images)
-            val = classification_metrics(probs, eval_data.labels)
-            metrics.update({f"val_{k}": v for k, v in val.items() if isinstance(v, float)})
-        history.append(metrics)
-        if on_epoch is not None:
-            on_epoch(epoch, metrics)
+    show = progress and is_primary()
+    bar = tqdm(total=cfg.epochs * steps_per_epoch, desc=desc, disable=not show, unit="step", mininterval=2.0)
+    with batchnorm_across_ranks(model, runtime.device):
+        forward = _training_forward(model, runtime)
+        for epoch in range(1, cfg.epochs + 1):
+            model.train()
+            order = torch.randperm(len(train), generator=generator)
+            sums = {"loss": 0.0, "correct": 0.0, "true_prob": 0.0}
+            for step, start in enumerate(range(0, len(train), cfg.batch_size)):
+                idx = order[start : start + cfg.batch_size]
+                x = augment(to_float(train.images[idx]), generator)  # the whole global batch, on every rank
+                y = train.labels[idx]
+                if world > 1:
+                    rows = shard(len(idx))
+                    x, y = x[rows], y[rows]
+                x, y = runtime.batch(x), y.to(runtime.device)
+                with runtime.autocast():
+                    logits = forward(x)
+                loss = loss_fn(logits.float(), y)
+                share = len(y) / len(idx)
+                seen = all_reduce_sum(loss.detach() * share) if world > 1 else loss
+                if not torch.isfinite(seen):
+                    bar.close()
+                    raise TrainingDivergedError(
+                        f"{desc}: loss became {seen.item()} at epoch {epoch}, step {step + 1} "
+                        f"(lr {scheduler.get_last_lr()[0]:.3g}); lower train.lr or check the data"
+                    )
+                # DDP averages gradients over ranks: weighting each rank's mean by share·world makes
+                # that average the gradient of the global batch's mean.
+                objective = loss * (share * world) if world > 1 else loss
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is None:
+                    objective.backward()
+                    optimizer.step()
+                else:
+                    scaler.scale(objective).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                scheduler.step()
+                with torch.no_grad():
+                    probs = logits.float().softmax(1)
+                    sums["loss"] += loss.item() * len(y)
+                    sums["correct"] += (logits.argmax(1) == y).sum().item()
+                    sums["true_prob"] += probs.gather(1, y[:, None]).sum().item()
+                bar.update(1)
+                bar.set_postfix(epoch=epoch, loss=f"{seen.item():.4f}", refresh=False)
+            if world > 1:
+                totals = all_reduce_sum(torch.tensor(list(sums.values()), dtype=torch.float64, device=runtime.device))
+                sums = dict(zip(sums, totals.tolist(), strict=True))
+            metrics = {
+                "train_loss": sums["loss"] / len(train),
+                "train_acc": sums["correct"] / len(train),
+                "train_mean_true_prob": sums["true_prob"] / len(train),
+                "lr": scheduler.get_last_lr()[0],
+            }
+            if eval_data is not None:
+                probs = predict_proba(model, eval_data.images)
+                val = classification_metrics(probs, eval_data.labels)
+                metrics.update({f"val_{k}": v for k, v in val.items() if isinstance(v, float)})
+            history.append(metrics)
+            if on_epoch is not None:
+                on_epoch(epoch, metrics)
     bar.close()
     model.eval()
     return history
+
+
+def _training_forward(model: nn.Module, runtime: Runtime) -> Callable[[torch.Tensor], torch.Tensor]:
+    """What a training step calls: the model, wrapped in DDP under torchrun, compiled where asked."""
+    forward: nn.Module = model
+    if world_size() > 1:
+        device_ids = [runtime.device.index] if runtime.on_cuda else None
+        forward = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    if runtime.compile:
+        forward = torch.compile(forward)
+    return forward

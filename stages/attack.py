@@ -1,6 +1,8 @@
 """Stage attack@<model>: the whole attack suite against one model, judged by the independent judge.
 
 The GAN attacks get the generic public prior or the GANs trained against this model (``target_gan@<model>``).
+Under ``torchrun --nproc_per_node N`` the suite's (attack, seed) runs are shared out between the N
+processes and rank 0 writes the same report a single process would (``pipeline.suite.run_suite``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pipeline.defenses import checkpoint_knowledge
 from pipeline.io import atomic_write_json, sha256_file
 from pipeline.plots import reconstruction_grid
 from pipeline.prior import load_prior
+from pipeline.runtime import current_runtime
 from pipeline.stage_utils import stage_parser
 from pipeline.suite import AttackSection, PrivateReference, run_suite
 from pipeline.target_gan import load_target_gans
@@ -28,6 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     experiment = load_section("mlflow", args.params, MlflowSection).experiment
     model, meta = load_checkpoint(args.model)
     judge, _ = load_checkpoint(args.judge)
+    current_runtime().prepare(judge)  # scoring runs where the attacks do
     priors = {"generic": load_prior(args.prior)[0], **load_target_gans(args.target_gans, cfg.prior_kinds())}
     train, test = load_labelled(args.data, "private_train"), load_labelled(args.data, "private_test")
     public = load_public(args.data)  # images only: the attacker has no labels
@@ -38,6 +42,8 @@ def main(argv: list[str] | None = None) -> None:
         report, results = run_suite(
             model, judge, priors, public.images, PrivateReference.build(judge, train, test), cfg, knowledge
         )
+        if report is None:  # a torchrun worker: its runs went to rank 0
+            return
         report = {"model": args.name, "checkpoint_sha256": sha256_file(args.model),
                   "defense_knowledge": knowledge.attack_params(), **report}  # fmt: skip
         grids = Path(args.grids)

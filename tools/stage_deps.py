@@ -6,7 +6,8 @@ each stage's ``deps`` in every pipeline file, keeping data deps and comments whe
 what it imports. The closure is static (``tools.import_graph``): every import statement anywhere
 in a module counts, and so does a string that names a module (a lazy import table), because a
 stage runs whatever its imports run. A folder is listed instead of its files when the stage
-imports every module in it.
+imports every module in it. An empty file (a bare package ``__init__.py``) runs nothing and is left
+out (DVC warns about empty deps); the day it gets code, the check asks for it.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class CodeGraph:
         self.graph = import_graph(root, *CODE_PACKAGES, string_references=True)
 
     def closure(self, module: str) -> set[str]:
-        """``module``, its packages' ``__init__`` files and every module they import, transitively."""
+        """``module``, its packages' ``__init__`` files and what they import, transitively; empty files left out."""
         if module not in self.files:
             raise ValueError(f"no module {module!r} under {', '.join(CODE_PACKAGES)} in {self.root}")
         parts = module.split(".")
@@ -75,7 +76,7 @@ class CodeGraph:
                 continue
             seen.add(current)
             todo.extend(self.graph.get(current, ()))
-        return {self.files[m] for m in seen}
+        return {self.files[m] for m in seen if (self.root / self.files[m]).stat().st_size > 0}
 
     def minimal_deps(self, files: Iterable[str]) -> list[str]:
         """The files, with each folder whose every module is among them listed as the folder."""
@@ -89,7 +90,7 @@ class CodeGraph:
                 folder = folder.rsplit("/", 1)[0]
                 if folder in CODE_PACKAGES:  # a whole package root is never one dep
                     break
-                if {f for f in all_files if _covers(folder, f)} <= files:
+                if {f for f in all_files if _covers(folder, f) and (self.root / f).stat().st_size > 0} <= files:
                     chosen = folder
             deps.add(chosen)
         return sorted(deps, key=lambda d: (not d.startswith("stages"), d))

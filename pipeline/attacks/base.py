@@ -13,7 +13,7 @@ import copy
 import enum
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,6 +22,7 @@ from torch import nn
 
 from pipeline.models import Classifier
 from pipeline.prior import ImagePrior
+from pipeline.runtime import current_runtime, on_device
 from pipeline.seeding import seeded_rng
 from pipeline.target_gan.networks import ConditionalPrior, KEDMIPrior
 
@@ -126,6 +127,12 @@ class AttackResult:
     seconds: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
 
+    def on_cpu(self) -> AttackResult:
+        """The same result with its tensors on the CPU (reports, metrics and grids read them there)."""
+        if self.images.device.type == "cpu":
+            return self
+        return replace(self, images=self.images.cpu(), labels=self.labels.cpu(), scores=self.scores.cpu())
+
 
 def _is_positive_int(value: object) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
@@ -224,11 +231,18 @@ class Attack(abc.ABC):
         class_ids = check_classes(classes, target.num_classes)
         prior = self._check_prior(generator, target) if self.uses_prior else None
         public = _as_float_images(public_images, target.image_shape) if self.uses_public_images else None
+        runtime = current_runtime()
+        if runtime.on_cuda:  # the target's frozen copy, the prior and the public images go to the GPU
+            for net in (target._model, getattr(prior, "generator", None), getattr(prior, "discriminator", None)):
+                if net is not None:
+                    net.to(runtime.device)
+            public = public.to(runtime.device) if public is not None else None
+            class_ids = class_ids.to(runtime.device)
         start = time.perf_counter()
-        with seeded_rng(seed):
+        with seeded_rng(seed), on_device(runtime):  # new tensors (latents, noise) on the runtime's device
             result = self._run(target, class_ids, budget, prior, public)
         result.seconds = time.perf_counter() - start
-        return result
+        return result.on_cpu()
 
     def _check_prior(self, generator: Prior | None, target: LabelOnlyTarget) -> Prior:
         expected = PRIOR_TYPES[self.prior_kind]  # type: ignore[index]

@@ -163,6 +163,7 @@ def bido_loss_fn(probe: HiddenProbe, config: BidoConfig, num_classes: int, meter
         meter.add(train_ce=ce.item(), train_hsic_x=hx.item(), train_hsic_y=hy.item())
         return ce + (config.lambda_x * hx - config.lambda_y * hy).to(ce.dtype)
 
+    loss.rows_independent = False  # HSIC is a statistic of the whole batch: it cannot be split across ranks
     return loss
 
 

@@ -126,6 +126,9 @@ class PrivateLoss:
     batch fit just fed the model, which the per-sample computation needs.
     """
 
+    # The noise is drawn once per batch for the whole batch: ranks each adding their own would not be DP-SGD.
+    rows_independent = False
+
     def __init__(self, model: Classifier, config: DpsgdConfig, meter: StepMeans) -> None:
         self.model, self.config, self.meter = model, config, meter
         self.generator = torch.Generator().manual_seed(config.noise_seed)

@@ -38,7 +38,10 @@ def judge_features(judge: nn.Module, images: torch.Tensor | np.ndarray, batch_si
     was_training = judge.training
     judge.eval()
     try:
-        return torch.cat([judge.features(chunk) for chunk in x.split(batch_size)]) if len(x) else torch.zeros(0)
+        if not len(x):
+            return torch.zeros(0)
+        device = _device_of(judge)
+        return torch.cat([judge.features(chunk.to(device)).cpu() for chunk in x.split(batch_size)])
     finally:
         judge.train(was_training)
 
@@ -49,6 +52,12 @@ def judge_logits(judge: nn.Module, images: torch.Tensor | np.ndarray, batch_size
     was_training = judge.training
     judge.eval()
     try:
-        return torch.cat([judge(chunk) for chunk in x.split(batch_size)])
+        device = _device_of(judge)
+        return torch.cat([judge(chunk.to(device)).cpu() for chunk in x.split(batch_size)])
     finally:
         judge.train(was_training)
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    """Where ``model``'s weights are (the runtime's device once a stage has moved it; else the CPU)."""
+    return next(model.parameters(), torch.empty(0)).device

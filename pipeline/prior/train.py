@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from pipeline.prior.ema import recalibrate_batchnorm, update_ema
 from pipeline.prior.networks import Discriminator, Generator, ImagePrior, PriorConfig
-from pipeline.runtime import gan_threads, torch_threads
+from pipeline.runtime import current_runtime, gan_threads, on_device, torch_threads
 from pipeline.seeding import seeded_rng
 
 
@@ -73,8 +73,10 @@ def _train(images_uint8: np.ndarray, cfg: PriorConfig, progress: bool) -> PriorR
         raise ValueError(f"need at least batch_size={cfg.batch_size} images, got {len(data)}")
 
     start = time.perf_counter()
-    with seeded_rng(cfg.seed):
-        gen, disc = Generator(cfg), Discriminator(cfg)
+    runtime = current_runtime()
+    with seeded_rng(cfg.seed), on_device(runtime):  # new tensors on the runtime's device (nothing changes on a CPU)
+        gen, disc = Generator(cfg).to(runtime.device), Discriminator(cfg).to(runtime.device)
+        data = data.to(runtime.device)
         opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
         opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
         steps_per_epoch = len(data) // cfg.batch_size  # drop the ragged last batch: BN needs full batches
@@ -108,5 +110,5 @@ def _train(images_uint8: np.ndarray, cfg: PriorConfig, progress: bool) -> PriorR
             g_history.append(g_sum / steps_per_epoch)
         bar.close()
         recalibrate_batchnorm(ema, lambda g: g(torch.randn(cfg.batch_size, cfg.latent_dim)))
-    prior = ImagePrior(ema, disc, cfg)  # freezes both networks
+    prior = ImagePrior(ema.cpu(), disc.cpu(), cfg)  # freezes both networks
     return PriorResult(prior, d_history, g_history, seconds=time.perf_counter() - start)

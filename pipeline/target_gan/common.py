@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from pipeline.models import Classifier
 from pipeline.prior.ema import recalibrate_batchnorm, update_ema
 from pipeline.prior.networks import ImagePrior, PriorConfig
+from pipeline.runtime import current_runtime, on_device
 from pipeline.target_gan.config import GANSection
 from pipeline.target_gan.networks import ConditionalPrior, KEDMIPrior
 
@@ -104,7 +105,8 @@ def train_adversarially(
     """The loop both target-specific GANs share: ``n_dis`` D steps per G step, Adam, EMA, BN recalibration.
 
     Each step callable draws its own batch and returns (the loss to minimise, the values to record);
-    the recorded values, D's first, make the history, one value per generator iteration. Returns the
+    the recorded values, D's first, make the history, one value per generator iteration. New tensors
+    default to the runtime's device (the callers put the networks and data there). Returns the
     generator attacks use (the EMA copy when ``ema_decay`` > 0) and that history.
     """
     opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
@@ -114,25 +116,26 @@ def train_adversarially(
     gen.train()
     disc.train()
     bar = tqdm(total=cfg.iterations, desc=desc, disable=not progress, leave=False, mininterval=2.0)
-    for _ in range(cfg.iterations):
-        for _ in range(cfg.n_dis):
-            d_loss, d_record = discriminator_step()
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-        g_loss, g_record = generator_step()
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
-        if ema is not gen:
-            update_ema(ema, gen, cfg.ema_decay)
-        recorded = {name: value.item() for name, value in {**d_record, **g_record}.items()}
-        for name, value in recorded.items():
-            history.setdefault(name, []).append(value)
-        bar.update(1)
-        bar.set_postfix({name: f"{value:.3f}" for name, value in recorded.items()}, refresh=False)
-    bar.close()
-    recalibrate_batchnorm(ema, draw)
+    with on_device(current_runtime()):
+        for _ in range(cfg.iterations):
+            for _ in range(cfg.n_dis):
+                d_loss, d_record = discriminator_step()
+                opt_d.zero_grad(set_to_none=True)
+                d_loss.backward()
+                opt_d.step()
+            g_loss, g_record = generator_step()
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt_g.step()
+            if ema is not gen:
+                update_ema(ema, gen, cfg.ema_decay)
+            recorded = {name: value.item() for name, value in {**d_record, **g_record}.items()}
+            for name, value in recorded.items():
+                history.setdefault(name, []).append(value)
+            bar.update(1)
+            bar.set_postfix({name: f"{value:.3f}" for name, value in recorded.items()}, refresh=False)
+        bar.close()
+        recalibrate_batchnorm(ema, draw)
     return ema, history
 
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from pipeline.models import Classifier
 from pipeline.prior.networks import ImagePrior
-from pipeline.runtime import gan_threads, torch_threads
+from pipeline.runtime import current_runtime, gan_threads, torch_threads
 from pipeline.seeding import seeded_rng
 from pipeline.target_gan.common import (
     TargetGANResult,
@@ -75,20 +75,23 @@ def train_kedmi(
     start = time.perf_counter()
     with torch_threads(gan_threads(num_threads)), seeded_rng(cfg.seed):
         gen, disc = build_kedmi_networks(arch, num_classes, warm_start)
+        runtime = current_runtime()  # the networks and the labelled public images on its device
+        gen, disc = runtime.prepare(gen), runtime.prepare(disc)
+        images, soft = public.to(runtime.device), soft_labels.to(runtime.device)
 
         def discriminator_step() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-            index = torch.randint(0, len(public), (cfg.batch_size,))
+            index = torch.randint(0, len(images), (cfg.batch_size,))
             with torch.no_grad():
                 fake = gen(torch.randn(cfg.batch_size, arch.latent_dim))
-            d_loss, d_soft = discriminator_loss(disc, public[index], soft_labels[index], fake)
+            d_loss, d_soft = discriminator_loss(disc, images[index], soft[index], fake)
             return d_loss, {"d_loss": d_loss, "d_soft": d_soft}
 
         def generator_step() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-            index = torch.randint(0, len(public), (cfg.batch_size,))
+            index = torch.randint(0, len(images), (cfg.batch_size,))
             fake = gen(torch.randn(cfg.batch_size, arch.latent_dim))
             feats_fake = disc.features(fake)
             with torch.no_grad():
-                feats_real = disc.features(public[index])
+                feats_real = disc.features(images[index])
             matching = (feats_fake.mean(0) - feats_real.mean(0)).abs().mean()
             class_probs = disc.classifier(feats_fake).softmax(1)
             entropy = -(class_probs * class_probs.clamp_min(1e-12).log()).sum(1).mean()
@@ -99,7 +102,7 @@ def train_kedmi(
             gen, disc, cfg, discriminator_step=discriminator_step, generator_step=generator_step,
             draw=lambda g: g(torch.randn(cfg.batch_size, arch.latent_dim)), desc="kedmi gan", progress=progress,
         )  # fmt: skip
-    prior = KEDMIPrior(ema, disc, arch, num_classes)  # freezes both networks
+    prior = KEDMIPrior(ema.cpu(), disc.cpu(), arch, num_classes)  # freezes both networks
     with torch.no_grad():  # how well D learnt the target's labels (a sanity figure for the report)
         agree = prior.discriminator.class_logits(public[:2000]).argmax(1) == soft_labels[:2000].argmax(1)
     agreement = float(agree.float().mean())

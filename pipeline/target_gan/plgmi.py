@@ -19,7 +19,7 @@ from torch import nn
 
 from pipeline.models import Classifier
 from pipeline.prior.networks import ImagePrior
-from pipeline.runtime import gan_threads, torch_threads
+from pipeline.runtime import current_runtime, gan_threads, torch_threads
 from pipeline.seeding import seeded_rng
 from pipeline.target_gan.common import (
     TargetGANResult,
@@ -77,6 +77,9 @@ def train_plgmi(
     with torch_threads(gan_threads(num_threads)), seeded_rng(cfg.seed):
         gen, disc = build_plgmi_networks(arch, num_classes, warm_start)
         augment = plgmi_augmentation(arch.image_size, cfg.aug_crop_min, cfg.aug_degrees)
+        runtime = current_runtime()  # the networks, the target and the pseudo-labelled images on its device
+        gen, disc, target, augment = (runtime.prepare(m) for m in (gen, disc, target, augment))
+        real, real_labels = real.to(runtime.device), real_labels.to(runtime.device)
 
         def discriminator_step() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
             index = torch.randint(0, len(real), (cfg.batch_size,))
@@ -102,6 +105,6 @@ def train_plgmi(
             gen, disc, cfg, discriminator_step=discriminator_step, generator_step=generator_step, draw=draw,
             desc="plgmi gan", progress=progress,
         )  # fmt: skip
-    prior = ConditionalPrior(ema, disc, arch, num_classes)  # freezes both networks
+    prior = ConditionalPrior(ema.cpu(), disc.cpu(), arch, num_classes)  # freezes both networks
     info = {"pseudo_labels_per_class": counts, "warm_start": warm_start is not None}
     return TargetGANResult(prior, history, seconds=time.perf_counter() - start, info=info)

@@ -100,7 +100,7 @@ def test_every_dvc_stage_starts_through_start_stage(monkeypatch, command):
     words = shlex.split(command)
     assert words[:2] == ["python", "-m"], command
 
-    def started() -> None:
+    def started(*_params) -> None:
         raise Started
 
     monkeypatch.setattr("pipeline.stage_utils.start_stage", started)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -85,6 +86,7 @@ def test_attacker_stages_hand_over_public_images_loaded_without_labels(split_dir
         monkeypatch.setattr(module, "load_checkpoint", lambda _path: (None, {"params": {}}))
         monkeypatch.setattr(module, "load_prior", lambda _path: (None, {}))
     monkeypatch.setattr(stages.attack, "load_target_gans", lambda *_: {})
+    monkeypatch.setattr(stages.attack, "current_runtime", lambda: SimpleNamespace(prepare=lambda model: model))
     monkeypatch.setattr(stages.attack.PrivateReference, "build", staticmethod(lambda *_: None))
     monkeypatch.setattr(stages.attack, "run_suite", hand("attack"))
     monkeypatch.setattr(stages.target_gan, "train_one", hand("target_gan"))

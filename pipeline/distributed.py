@@ -1,0 +1,193 @@
+"""Several processes, one result: the torch.distributed plumbing for stages run under ``torchrun``.
+
+``torchrun --nproc_per_node N -m stages.<stage> ...`` starts N copies of a stage. Each joins the
+process group at stage start (``pipeline.runtime.start_stage``: NCCL on GPUs, gloo on CPUs), works on
+its share, and only rank 0 writes files and logs to MLflow. Everything here is a no-op in a single
+process (world size 1), so the single-process path is the one it always was.
+
+The shares are chosen so that N processes compute what one would, up to float summation order:
+training takes each global batch as one process would (same order, same augmentation draws) and
+gives each rank a contiguous slice, with batch-norm statistics reduced over the whole batch
+(:class:`CrossRankBatchNorm` on CPUs, torch's SyncBatchNorm on GPUs); attacks shard whole units of
+work whose randomness depends only on their own seed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+T = TypeVar("T")
+
+
+def local_rank() -> int:
+    """This process's index on its machine (``LOCAL_RANK`` from torchrun; 0 in a single process)."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def is_primary() -> bool:
+    """Rank 0: the one process that writes checkpoints, reports and MLflow runs."""
+    return rank() == 0
+
+
+def init_from_env(device: torch.device) -> bool:
+    """Join the process group torchrun describes (``WORLD_SIZE`` > 1); False when there is none."""
+    if dist.is_initialized() or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return dist.is_initialized()
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    atexit.register(dist.destroy_process_group)  # a stage's process leaves the group when it ends
+    return True
+
+
+def shard(n: int) -> slice:
+    """This rank's contiguous rows of ``n`` (the first ``n % world`` ranks take one more)."""
+    world, me = world_size(), rank()
+    base, extra = divmod(n, world)
+    start = me * base + min(me, extra)
+    return slice(start, start + base + (1 if me < extra else 0))
+
+
+def shard_items(items: Sequence[T]) -> list[T]:
+    """This rank's items of a work list, round robin (rank r takes items r, r + world, …)."""
+    return list(items[rank() :: world_size()])
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """The sum over ranks (a new tensor; ``tensor`` itself in a single process)."""
+    if world_size() == 1:
+        return tensor
+    total = tensor.clone()
+    dist.all_reduce(total)
+    return total
+
+
+def gather_to_primary(obj: Any) -> list[Any] | None:
+    """Every rank's ``obj`` in rank order on rank 0, None on the others; ``[obj]`` in a single process."""
+    if world_size() == 1:
+        return [obj]
+    gathered: list[Any] | None = [None] * world_size() if is_primary() else None
+    dist.gather_object(obj, gathered, dst=0)
+    return gathered
+
+
+def barrier() -> None:
+    if world_size() > 1:
+        dist.barrier()
+
+
+class _SumOverRanks(torch.autograd.Function):
+    """All-reduce (sum) whose backward is the all-reduce of the gradients: d(Σ_r x_r)/dx_r = 1 on every rank."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        total = x.clone()
+        dist.all_reduce(total)
+        return total
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        total = grad.clone()
+        dist.all_reduce(total)
+        return total
+
+
+class CrossRankBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """Batch norm whose training statistics are those of the whole batch across ranks (gloo, CPU).
+
+    torch's SyncBatchNorm runs only on GPUs. Per channel, each rank contributes its sum, sum of
+    squares and count to one differentiable all-reduce, so forward and backward are those of a
+    single process that saw the whole batch.
+    """
+
+    def _check_input_dim(self, x: torch.Tensor) -> None:
+        if x.dim() < 2:
+            raise ValueError(f"expected at least 2D input, got {x.dim()}D")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or world_size() == 1:
+            return super().forward(x)
+        channels = x.shape[1]
+        dims = [0, *range(2, x.dim())]
+        count = x.new_tensor([x.numel() / channels])
+        stats = torch.cat([x.sum(dims), (x * x).sum(dims), count])
+        stats = _SumOverRanks.apply(stats)  # differentiable: gradients flow back to every rank's rows
+        n = stats[-1]
+        mean = stats[:channels] / n
+        var = (stats[channels : 2 * channels] / n - mean * mean).clamp_min(0)
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+                self.running_mean.lerp_(mean.detach(), factor)
+                self.running_var.lerp_(var.detach() * n / (n - 1), factor)
+        shape = [1, channels, *([1] * (x.dim() - 2))]
+        y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        if self.affine:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        return y
+
+
+def _swap_batchnorm(model: nn.Module, make: Any) -> dict[str, type[nn.Module]]:
+    """Replace every batch norm below ``model`` by ``make(old)``; its old class by dotted name."""
+    replaced: dict[str, type[nn.Module]] = {}
+    for name, module in list(model.named_modules()):
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, nn.modules.batchnorm._BatchNorm):
+                replaced[f"{name}.{child_name}".lstrip(".")] = type(child)
+                setattr(module, child_name, make(child))
+    return replaced
+
+
+def _sharing(cls: type[nn.modules.batchnorm._BatchNorm], old: nn.modules.batchnorm._BatchNorm) -> nn.Module:
+    """A ``cls`` batch norm over the same parameter and buffer tensors as ``old`` (training updates both)."""
+    new = cls.__new__(cls)
+    nn.Module.__init__(new)
+    new.num_features, new.eps, new.momentum = old.num_features, old.eps, old.momentum
+    new.affine, new.track_running_stats = old.affine, old.track_running_stats
+    for name, param in old.named_parameters(recurse=False):
+        new.register_parameter(name, param)
+    for name, buffer in old.named_buffers(recurse=False):
+        new.register_buffer(name, buffer)
+    if cls is nn.SyncBatchNorm:
+        new.process_group = None
+    new.train(old.training)
+    return new
+
+
+@contextlib.contextmanager
+def batchnorm_across_ranks(model: nn.Module, device: torch.device) -> Iterator[nn.Module]:
+    """Within the block, ``model``'s batch norms reduce their statistics over all ranks.
+
+    The new modules share the old ones' parameters and running statistics, and the old classes
+    are put back afterwards, so the trained model (and its checkpoint) is the plain model.
+    """
+    if world_size() == 1:
+        yield model
+        return
+    cls = nn.SyncBatchNorm if device.type == "cuda" else CrossRankBatchNorm
+    originals = _swap_batchnorm(model, lambda old: _sharing(cls, old))
+    try:
+        yield model
+    finally:
+        modules = dict(model.named_modules())
+        for dotted, original in originals.items():
+            parent_name, _, child_name = dotted.rpartition(".")
+            parent = modules[parent_name] if parent_name else model
+            setattr(parent, child_name, _sharing(original, getattr(parent, child_name)))

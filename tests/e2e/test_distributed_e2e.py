@@ -1,0 +1,75 @@
+"""``torchrun --nproc_per_node 2`` of a training stage and of the attack stage on CPUs (gloo).
+
+A smoke-profile repo is trained up to ``attack@baseline`` by ``dvc repro`` (one process per stage);
+the same stages are then run again under torchrun into another folder, and what the two processes
+write (rank 0 alone) is compared with the single-process outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.smoke_repo import build_smoke_repo, run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained_repo(tmp_path_factory):
+    work, env = build_smoke_repo(tmp_path_factory.mktemp("dist"), ["smoke"], learnable=True)
+    env = {**env, "CALOR_NUM_THREADS": "1"}  # two ranks on two cores
+    run(["dvc", "repro", "attack@baseline"], work, env)
+    return work, env
+
+
+def _torchrun(module: str, args: list[str], work: Path, env: dict[str, str]) -> None:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", module]
+    run([*cmd, *args], work, env)
+
+
+def _runs_named(work: Path, name: str) -> int:
+    with sqlite3.connect(work / "mlflow.db") as db:
+        return db.execute("select count(*) from runs where name = ?", (name,)).fetchone()[0]
+
+
+def test_a_training_stage_under_torchrun_trains_what_one_process_trains(trained_repo):
+    work, env = trained_repo
+    runs_before = _runs_named(work, "train_baseline")
+    _torchrun("stages.train_baseline", ["--data", "data/prepared", "--out", "dist/baseline",
+                                        "--metrics", "dist/train_baseline.json", "--plot", "dist/curve.json"],
+              work, env)  # fmt: skip
+    single = json.loads((work / "reports/train_baseline.json").read_text())
+    both = json.loads((work / "dist/train_baseline.json").read_text())
+    tested = single["train_images"]  # accuracies move in steps of one image
+    for key in ("natural_accuracy", "train_natural_accuracy"):
+        assert both[key] == pytest.approx(single[key], abs=1.5 / tested), key
+    for key in ("mean_true_class_prob", "train_mean_true_class_prob"):
+        assert both[key] == pytest.approx(single[key], rel=1e-3), key
+    curves = [json.loads((work / p).read_text()) for p in ("reports/plots/train_baseline.json", "dist/curve.json")]
+    for one, two in zip(*curves, strict=True):
+        assert two["train_loss"] == pytest.approx(one["train_loss"], rel=1e-4)
+    assert _runs_named(work, "train_baseline") == runs_before + 1  # rank 0's run only
+    assert sorted(p.name for p in (work / "dist").rglob("*")) == [
+        "baseline", "curve.json", "model.pt", "train_baseline.json",
+    ]  # fmt: skip
+
+
+def test_the_attack_stage_under_torchrun_reports_what_one_process_reports(trained_repo):
+    work, env = trained_repo
+    _torchrun("stages.attack", ["--name", "baseline", "--model", "models/baseline/model.pt",
+                                "--judge", "models/judge/model.pt", "--prior", "models/prior/prior.pt",
+                                "--target-gans", "models/target_gan/baseline", "--data", "data/prepared",
+                                "--report", "dist/attack.json", "--grids", "dist/grids"], work, env)  # fmt: skip
+    single = json.loads((work / "reports/attack/baseline.json").read_text())
+    both = json.loads((work / "dist/attack.json").read_text())
+    for row in (*single["attacks"].values(), *both["attacks"].values()):
+        row.pop("seconds")  # wall-clock time is the one thing that may differ
+    assert both == single
+    assert sorted(p.name for p in (work / "dist/grids").iterdir()) == sorted(
+        p.name for p in (work / "reports/attack/grids/baseline").iterdir()
+    )
