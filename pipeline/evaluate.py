@@ -5,13 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pipeline.runtime import model_device
+
 
 @torch.no_grad()
 def predict_proba(model: nn.Module, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
     """Softmax probabilities (on the CPU) for uint8 (or float [0,1]) images, in eval mode, on the model's device."""
     was_training = model.training
     model.eval()
-    device = next(model.parameters(), torch.empty(0)).device
+    device = model_device(model)
     chunks = []
     for start in range(0, images.shape[0], batch_size):
         x = images[start : start + batch_size].to(device)

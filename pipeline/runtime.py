@@ -31,6 +31,7 @@ import torch
 from pydantic import field_validator
 
 from pipeline.config import Section, parse_section, read_params
+from pipeline.distributed import init_from_env, local_rank
 
 THREADS_ENV = "CALOR_NUM_THREADS"
 # Tiny GANs on a shared two-core machine: one thread ran a prior training step in 44 ms against
@@ -84,8 +85,6 @@ def start_stage(params: str | os.PathLike | None = None) -> Runtime:
     torch.use_deterministic_algorithms(True, warn_only=True)
     if params is None:
         return _current
-    from pipeline.distributed import init_from_env, local_rank  # distributed builds on this module
-
     raw = read_params(params).get("runtime", {})  # absent: the defaults
     section = parse_section("runtime", raw, RuntimeSection, source=str(params))
     _current = resolve_runtime(section, local_rank(), str(params))
@@ -208,6 +207,11 @@ def use_runtime(runtime: Runtime) -> Iterator[Runtime]:
         yield runtime
     finally:
         _current = previous
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where ``model``'s weights are (the runtime's device once a stage has moved it; else the CPU)."""
+    return next(model.parameters(), torch.empty(0)).device
 
 
 def on_device(runtime: Runtime | None = None) -> contextlib.AbstractContextManager:

@@ -62,6 +62,7 @@ class CodeGraph:
             m: p.relative_to(root).as_posix() for pkg in CODE_PACKAGES for m, p in module_files(root, pkg).items()
         }
         self.graph = import_graph(root, *CODE_PACKAGES, string_references=True)
+        self.nonempty = {f for f in self.files.values() if (root / f).stat().st_size > 0}
 
     def closure(self, module: str) -> set[str]:
         """``module``, its packages' ``__init__`` files and what they import, transitively; empty files left out."""
@@ -76,12 +77,11 @@ class CodeGraph:
                 continue
             seen.add(current)
             todo.extend(self.graph.get(current, ()))
-        return {self.files[m] for m in seen if (self.root / self.files[m]).stat().st_size > 0}
+        return {self.files[m] for m in seen} & self.nonempty
 
     def minimal_deps(self, files: Iterable[str]) -> list[str]:
         """The files, with each folder whose every module is among them listed as the folder."""
         files = set(files)
-        all_files = set(self.files.values())
         deps: set[str] = set()
         for path in files:
             folder = path
@@ -90,7 +90,7 @@ class CodeGraph:
                 folder = folder.rsplit("/", 1)[0]
                 if folder in CODE_PACKAGES:  # a whole package root is never one dep
                     break
-                if {f for f in all_files if _covers(folder, f) and (self.root / f).stat().st_size > 0} <= files:
+                if {f for f in self.nonempty if _covers(folder, f)} <= files:
                     chosen = folder
             deps.add(chosen)
         return sorted(deps, key=lambda d: (not d.startswith("stages"), d))

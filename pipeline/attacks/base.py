@@ -68,6 +68,11 @@ class LabelOnlyTarget:
         self.queries += len(x)
         return torch.cat([self._model(chunk).argmax(1) for chunk in x.split(self._batch_size)])
 
+    def to(self, device: torch.device) -> LabelOnlyTarget:
+        """Move the frozen copy (never the caller's model) to ``device``; returns self."""
+        self._model.to(device)
+        return self
+
 
 class WhiteBoxTarget(LabelOnlyTarget):
     """Full access: differentiable logits, pre-head features, the head, and the model itself."""
@@ -233,7 +238,8 @@ class Attack(abc.ABC):
         public = _as_float_images(public_images, target.image_shape) if self.uses_public_images else None
         runtime = current_runtime()
         if runtime.on_cuda:  # the target's frozen copy, the prior and the public images go to the GPU
-            for net in (target._model, getattr(prior, "generator", None), getattr(prior, "discriminator", None)):
+            target.to(runtime.device)
+            for net in (getattr(prior, "generator", None), getattr(prior, "discriminator", None)):
                 if net is not None:
                     net.to(runtime.device)
             public = public.to(runtime.device) if public is not None else None

@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from pipeline.runtime import model_device
+
 
 def as_float_images(images: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
     """uint8 → float in [0, 1]; float must already be in [0, 1] (nothing is rescaled twice)."""
@@ -40,7 +42,7 @@ def judge_features(judge: nn.Module, images: torch.Tensor | np.ndarray, batch_si
     try:
         if not len(x):
             return torch.zeros(0)
-        device = _device_of(judge)
+        device = model_device(judge)
         return torch.cat([judge.features(chunk.to(device)).cpu() for chunk in x.split(batch_size)])
     finally:
         judge.train(was_training)
@@ -52,12 +54,7 @@ def judge_logits(judge: nn.Module, images: torch.Tensor | np.ndarray, batch_size
     was_training = judge.training
     judge.eval()
     try:
-        device = _device_of(judge)
+        device = model_device(judge)
         return torch.cat([judge(chunk.to(device)).cpu() for chunk in x.split(batch_size)])
     finally:
         judge.train(was_training)
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    """Where ``model``'s weights are (the runtime's device once a stage has moved it; else the CPU)."""
-    return next(model.parameters(), torch.empty(0)).device
