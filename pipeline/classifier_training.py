@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pipeline.checkpoint import save_checkpoint
 from pipeline.config import Section, TrainConfig, load_section
@@ -10,6 +11,7 @@ from pipeline.data import load_labelled, load_split_manifest
 from pipeline.data.parts import LabelledImages
 from pipeline.io import atomic_write_json
 from pipeline.models import Classifier, ModelConfig, ModelSection, create_model
+from pipeline.models.pretrained import initialise_features
 from pipeline.seeding import seed_everything
 from pipeline.stage_utils import stage_parser, utility_report, write_curve
 from pipeline.tracking import MlflowSection, stage_run
@@ -31,7 +33,8 @@ def train_classifier(
     *,
     on_epoch: EpochCallback | None = None,
     desc: str = "train",
-) -> tuple[Classifier, list[dict[str, float]]]:
+) -> tuple[Classifier, list[dict[str, float]], dict[str, Any] | None]:
+    """The trained model, its per-epoch history, and the init checkpoint it started from (None: random)."""
     _, channels, height, _ = train.images.shape
     config = ModelConfig(
         arch=section.model.arch, num_classes=num_classes, in_channels=channels,
@@ -39,8 +42,9 @@ def train_classifier(
     )  # fmt: skip
     seed_everything(section.train.seed)  # the initialisation is part of what the seed fixes
     model = create_model(config)
+    init = initialise_features(model, section.model.init_checkpoint) if section.model.init_checkpoint else None
     history = fit(model, train, section.train, eval_data=test, on_epoch=on_epoch, desc=desc)
-    return model, history
+    return model, history, init
 
 
 def run_classifier_stage(stage: str, section_name: str, argv: list[str] | None, description: str) -> dict:
@@ -60,13 +64,17 @@ def run_classifier_stage(stage: str, section_name: str, argv: list[str] | None, 
     num_classes = len(manifest["classes"]) if is_judge else len(manifest["private_classes"])
     with stage_run(stage, section.model_dump(), experiment) as run:
         run.log_data(args.data, **{train_part: "training", test_part: "evaluation"})
-        model, history = train_classifier(
+        model, history, init = train_classifier(
             section, train, test, num_classes, desc=stage, on_epoch=lambda e, m: run.log_epoch(stage, e, m)
         )
         report = {**utility_report(model, train, test), "epochs": section.train.epochs, "train_part": train_part,
                   "test_part": test_part, "num_classes": num_classes, "train_images": len(train)}  # fmt: skip
+        params = {section_name: section.model_dump()}
+        if init is not None:
+            report["init_checkpoint"] = params["init_checkpoint"] = init
+            run.set_tag("init_checkpoint.sha256", init["sha256"])
         checkpoint = Path(args.out) / "model.pt"
-        save_checkpoint(checkpoint, model, {section_name: section.model_dump()})
+        save_checkpoint(checkpoint, model, params)
         atomic_write_json(args.metrics, report)
         write_curve(args.plot, history)
         run.log_metrics(report)

@@ -20,7 +20,9 @@ too large to tell). Checks without an interval (accuracy drop, KNN distance) onl
   worst-case leakage (point).
 - ``worst_case_attack_acc1``: hardened worst-case Acc@1, upper bound <= ``max_attack_acc1``.
 - ``natural_accuracy_drop``: baseline minus hardened natural accuracy <= ``max_accuracy_drop``.
-- ``min_knn_distance``: the hardened model's closest reconstructions >= ``min_knn_distance``.
+- ``min_knn_distance``: the hardened model's closest reconstructions >= ``min_knn_distance``. The
+  threshold depends on the judge and the data (``bench/knn_threshold.py`` derives it); a profile for
+  new data leaves it null until it is measured, and the check is then ``undecided``.
 
 For a worst case (a max over attacks) the upper bound used is the max over attacks of each attack's
 upper bound, and the opposite (lower) bound the max of the lower bounds; each is a per-attack
@@ -56,7 +58,7 @@ class GateSection(Section):
     max_leakage_ratio: float = Field(ge=0, le=1, allow_inf_nan=False)
     max_attack_acc1: float = Field(ge=0, le=1, allow_inf_nan=False)
     max_accuracy_drop: float = Field(ge=0, le=1, allow_inf_nan=False)
-    min_knn_distance: float = Field(ge=0, allow_inf_nan=False)
+    min_knn_distance: float | None = Field(ge=0, allow_inf_nan=False)  # null = not yet calibrated: undecided
     confidence: float = Field(gt=0, lt=1, allow_inf_nan=False)
 
 
@@ -65,7 +67,7 @@ class Check:
     name: str
     value: float  # point estimate
     bound: float | None  # the bound the status is judged by; None = judged on the point
-    threshold: float
+    threshold: float | None  # None: the owners have not set it for this data (the check is undecided)
     comparison: Literal["<=", ">="]
     status: Literal["pass", "fail", "undecided"]
     attack: str | None  # the attack whose number decided the status
@@ -94,8 +96,11 @@ def _status(comparison: str, threshold: float, bound: float, opposite: float) ->
     return "undecided" if meets(opposite, threshold) else "fail"
 
 
-def _point_check(name: str, value: float, comparison: Literal["<=", ">="], threshold: float,
+def _point_check(name: str, value: float, comparison: Literal["<=", ">="], threshold: float | None,
                  attack: str | None, detail: str) -> Check:  # fmt: skip
+    if threshold is None:
+        detail = f"{detail}; no threshold set for this judge and data: run bench/knn_threshold.py and set gate.{name}"
+        return Check(name, float(value), None, None, comparison, "undecided", attack, detail)
     status = "pass" if _COMPARE[comparison](value, threshold) else "fail"
     return Check(name, float(value), None, float(threshold), comparison, status, attack, detail)
 
@@ -287,6 +292,12 @@ def _verdict(checks: list[Check]) -> tuple[str, str]:
     failed = [c.name for c in rest if c.status == "fail"]
     if failed:
         return "rejected", f"failed on the evidence: {', '.join(failed)}"
+    unset = [c.name for c in rest if c.threshold is None]
+    if unset:
+        return "inconclusive", (
+            f"no threshold set for {', '.join(unset)} on this judge and data: measure it "
+            "(bench/knn_threshold.py) and set it in params.yaml gate"
+        )
     undecided = [c.name for c in rest if c.status == "undecided"]
     if undecided:
         return "inconclusive", (

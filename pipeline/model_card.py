@@ -30,8 +30,9 @@ def _checks(gate: dict[str, Any]) -> list[str]:
     for c in gate["checks"]:
         bound = "—" if c["bound"] is None else f"{c['bound']:.3f}"
         attack = f"`{c['attack']}`" if c["attack"] else "—"
+        rule = "threshold not set" if c["threshold"] is None else f"{c['comparison']} {c['threshold']:.3g}"
         lines.append(
-            f"| {c['name']} | {c['value']:.3f} | {bound} | {c['comparison']} {c['threshold']:.3g} | "
+            f"| {c['name']} | {c['value']:.3f} | {bound} | {rule} | "
             f"{STATUS[c['status']]} | {attack} | {c['detail']} |"
         )
     return lines
@@ -57,10 +58,33 @@ def attack_table(gate: dict[str, Any], hardened: dict[str, Any]) -> list[str]:
 PROTOCOL_NOTE = {  # what each split mode lets the gate say, in one sentence
     "class_disjoint": "The attacker's public data shows none of the private classes, so what an attack draws of "
     "them beyond the floor is what the model gives away.",
+    "files": "The split files decide the parts: the attacker's public data are other identities (or another "
+    "dataset), so what an attack draws of the private identities beyond the floor is what the model gives away.",
     "sample_disjoint": "The attacker's public data already shows every private class, so a model that never saw a "
     "private image is attacked as well as this one; the gate therefore says `inconclusive` whenever the baseline "
     "leaks nothing beyond that public-only floor, which is the honest answer on this protocol.",
 }
+
+
+def _class_list(names: list[str], shown: int = 20) -> str:
+    """Every name, or the first ``shown`` and the count (a face split has a thousand identities)."""
+    if len(names) <= shown:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])}, … ({len(names)} in all)"
+
+
+def _split_sizes(split: dict[str, Any], manifest: dict[str, Any]) -> str:
+    if manifest["mode"] == "files":
+        parts = manifest["parts"]
+        return (
+            f"- Private train / test images: {parts['private_train']['count']} / {parts['private_test']['count']} "
+            f"from the split files; attacker's public data: {parts['public']['count']} unlabelled images."
+        )
+    return (
+        f"- Private train / test per class: {split['private_train_per_class']} / "
+        f"{split['private_test_per_class']}; attacker's public data: {split['public_per_class']} "
+        "unlabelled images per class."
+    )
 
 
 def render_model_card(
@@ -70,7 +94,7 @@ def render_model_card(
     """The card's markdown; ``attacks`` holds the ``baseline`` and ``hardened`` attack reports."""
     defense = params["harden"]["defense"]
     settings = params["harden"].get(defense, {})
-    classes = ", ".join(c["name"] for c in manifest["classes"])
+    classes = _class_list([c["name"] for c in manifest["classes"]])
     hardened = attacks["hardened"]
     seeds = hardened["seeds"]
     lines = [
@@ -106,9 +130,7 @@ def render_model_card(
         f"- Source: `{params['data']['source']}`; split mode `{manifest['mode']}` (seed {manifest['seed']}). "
         + PROTOCOL_NOTE.get(manifest["mode"], ""),
         f"- Private classes: {classes}.",
-        f"- Private train / test per class: {params['split']['private_train_per_class']} / "
-        f"{params['split']['private_test_per_class']}; attacker's public data: {params['split']['public_per_class']} "
-        "unlabelled images per class.",
+        _split_sizes(params["split"], manifest),
         "",
         "## Utility (private test split)",
         "",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from pydantic import Field, field_validator, model_validator
@@ -98,7 +98,7 @@ class SuiteEntry(Section):
 
 class AttackSection(Section):
     seeds: list[int] = Field(min_length=1)
-    classes: list[int] | None = None  # None = every private class
+    classes: list[int] | Annotated[int, Field(ge=1)] | None = None  # None = every private class; N = the first N
     budget: BudgetSection
     suite: dict[str, SuiteEntry] = Field(min_length=1)
     grid_samples_per_class: int = Field(4, ge=1)
@@ -120,6 +120,19 @@ class AttackSection(Section):
         """The budget suite entry ``name`` runs with: the suite's, with the fields the entry sets replaced."""
         entry = self.suite[name]
         return entry.budget.over(self.budget) if entry.budget else self.budget
+
+    def attacked_classes(self, num_classes: int) -> list[int]:
+        """The private classes the suite attacks (the face protocol attacks the first 300 of 1,000)."""
+        if self.classes is None:
+            return list(range(num_classes))
+        if isinstance(self.classes, int):
+            if self.classes > num_classes:
+                raise ValueError(f"attack.classes: {self.classes} classes asked for, the target has {num_classes}")
+            return list(range(self.classes))
+        outside = sorted(set(self.classes) - set(range(num_classes)))
+        if outside:
+            raise ValueError(f"attack.classes: {outside} are not private classes of the target (0..{num_classes - 1})")
+        return list(self.classes)
 
     def prior_kinds(self) -> set[str]:
         """The GAN kinds the suite's attacks need (``generic``, ``plgmi``, ``kedmi``)."""
@@ -209,12 +222,7 @@ def run_suite(
     out between ranks and gathered on rank 0, which gets exactly the single-process report; the
     other ranks get ``(None, {})``.
     """
-    classes = cfg.classes if cfg.classes is not None else list(range(model.num_classes))
-    outside = sorted(set(classes) - set(range(model.num_classes)))
-    if outside:
-        raise ValueError(
-            f"attack.classes: {outside} are not private classes of the target (0..{model.num_classes - 1})"
-        )
+    classes = cfg.attacked_classes(model.num_classes)
     report: dict[str, Any] = {"seeds": cfg.seeds, "classes": classes, "chance_acc1": 1.0 / judge.num_classes,
                               "attacks": {}}  # fmt: skip
     runs = [(name, seed) for name in cfg.suite for seed in cfg.seeds]

@@ -1,4 +1,4 @@
-"""Writers for small, fake on-disk datasets so tests never need the real Fashion-MNIST.
+"""Writers for small on-disk datasets so tests never need the real Fashion-MNIST (they use it where installed).
 
 Importable by any test: ``from tests.fixtures_data import write_fake_fashion_mnist``.
 """
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pipeline.data.fashion_mnist import FASHION_MNIST_FILES
-from pipeline.data.idx import write_idx
+from pipeline.data.fashion_mnist import FASHION_MNIST_FILES, debian_candidates, fashion_mnist_files
+from pipeline.data.idx import read_idx, write_idx
 
 
 def fake_labelled_images(
@@ -86,3 +86,59 @@ def write_image_folder(
             Image.fromarray(array).convert(mode).save(path)
             written[name].append(path)
     return written
+
+
+def fashion_mnist_or_templates(per_class: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
+    """``per_class`` images ``(N, 1, 28, 28)`` of each of the 10 classes, their labels, and what they are.
+
+    Real Fashion-MNIST training images where the Debian package is installed (as on the project's
+    machines; nothing is downloaded), else ``learnable_labelled_images``' templates.
+    """
+    for directory in debian_candidates():
+        files = fashion_mnist_files(directory)
+        if {"train_images", "train_labels"} <= set(files):
+            images, labels = read_idx(files["train_images"]), read_idx(files["train_labels"]).astype(np.int64)
+            rng = np.random.default_rng(seed)
+            chosen = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in range(10)])
+            return images[chosen][:, None], labels[chosen], f"Fashion-MNIST ({directory})"
+    images, labels = learnable_labelled_images(per_class, seed=seed)
+    return images, labels, "class templates (no Fashion-MNIST on this machine)"
+
+
+def write_celeba_layout(
+    root: str | Path,
+    images: np.ndarray,
+    labels: np.ndarray,
+    private_classes: list[int],
+    test_per_class: int,
+    size: int = 64,
+    identity_of: Mapping[int, int] | None = None,
+) -> dict[str, Path]:
+    """GMI/KED-MI's CelebA layout: ``root/img_align_celeba/000001.png``... and the three split files.
+
+    Images ``(N, 1|3, h, w)`` are written as ``size`` px RGB PNGs. Each private class is an identity
+    (``identity_of`` maps class to id; default the class itself) with its first ``test_per_class``
+    images in ``private_test.txt`` and the rest in ``private_train.txt``; the other classes' images
+    go to ``public.txt`` without identities, as FFHQ would. Returns the root's paths by role.
+    """
+    root = Path(root)
+    image_dir = root / "img_align_celeba"
+    image_dir.mkdir(parents=True, exist_ok=True)
+    identity_of = identity_of or {c: c for c in private_classes}
+    lines: dict[str, list[str]] = {"private_train": [], "private_test": [], "public": []}
+    seen: dict[int, int] = {}
+    for index, (image, label) in enumerate(zip(images, labels.tolist(), strict=True), start=1):
+        name = f"{index:06d}.png"
+        pixels = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
+        Image.fromarray(pixels).convert("RGB").resize((size, size), Image.Resampling.BILINEAR).save(image_dir / name)
+        if label in private_classes:
+            part = "private_test" if seen.get(label, 0) < test_per_class else "private_train"
+            seen[label] = seen.get(label, 0) + 1
+            lines[part].append(f"{name} {identity_of[label]}")
+        else:
+            lines["public"].append(name)
+    paths = {"images": image_dir}
+    for part, part_lines in lines.items():
+        paths[part] = root / f"{part}.txt"
+        paths[part].write_text("\n".join(part_lines) + "\n", encoding="utf-8")
+    return paths

@@ -34,7 +34,7 @@ def reference_row(inputs: CompareInputs, section: ClassifierStage, seed: int, pu
     seeded = section.model_copy(update={"train": section.train.model_copy(
         update={"seed": section.train.seed + seed * SEED_STRIDE})})  # fmt: skip
     start = time.perf_counter()
-    model, _ = train_classifier(seeded, public, inputs.data.test, inputs.baseline.num_classes, desc=REFERENCE)
+    model, _, _ = train_classifier(seeded, public, inputs.data.test, inputs.baseline.num_classes, desc=REFERENCE)
     return TrainedModel(
         model, {"defense": "none", "trained_on": "public split only"}, time.perf_counter() - start,
         {"compare": {"reference": seeded.model_dump()}},

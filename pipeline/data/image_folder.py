@@ -54,7 +54,7 @@ def _scan(root: Path, classes: list[str]) -> list[tuple[Path, int]]:
     return items
 
 
-def _inside_root(root: Path, rel: str, where: str) -> Path:
+def inside_root(root: Path, rel: str, where: str) -> Path:
     """``root / rel``, refused unless it resolves inside ``root`` (no ``../``, absolute path or symlink out).
 
     A split file is data, not code, yet without this a line could make the prepare stage read, and
@@ -89,7 +89,7 @@ def read_split_file(split_file: Path, root: Path, num_classes: int) -> list[tupl
             raise DataError(
                 f"{split_file}:{lineno}: label {label} out of range 0..{num_classes - 1} ({num_classes} class folders)"
             )
-        path = _inside_root(root, rel, f"{split_file}:{lineno}")
+        path = inside_root(root, rel, f"{split_file}:{lineno}")
         if not path.is_file():
             raise DataError(f"{path}: listed in {split_file}:{lineno} but missing")
         items.append((path, label))
@@ -98,13 +98,25 @@ def read_split_file(split_file: Path, root: Path, num_classes: int) -> list[tupl
     return items
 
 
-def _decode(path: Path, channels: int, image_size: int, resize: bool) -> np.ndarray:
+def decode_image(
+    path: Path, channels: int, image_size: int, *, resize: bool = True, crop: int | None = None
+) -> np.ndarray:
+    """One file as ``(channels, image_size, image_size)`` uint8: optional centre ``crop``, then resize.
+
+    The crop is the face protocol's (GMI's CelebA: the centre 108 x 108 of the aligned 178 x 218).
+    """
     try:
         with Image.open(path) as img:
             img.load()
             converted = img.convert(_PIL_MODES[channels])
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise DataError(f"{path}: unreadable or corrupt image ({err})") from err
+    if crop is not None:
+        width, height = converted.size
+        if crop > min(width, height):
+            raise DataError(f"{path}: image is {width}x{height}, smaller than the {crop}x{crop} crop")
+        left, top = (width - crop) // 2, (height - crop) // 2
+        converted = converted.crop((left, top, left + crop, top + crop))
     size = (image_size, image_size)
     if converted.size != size:
         if not resize:
@@ -134,6 +146,6 @@ def load_image_folder(
         items = _scan(root, classes)
     else:
         items = read_split_file(Path(split_file), root, len(classes))
-    images = np.stack([_decode(path, channels, image_size, resize) for path, _ in items])
+    images = np.stack([decode_image(path, channels, image_size, resize=resize) for path, _ in items])
     labels = np.array([label for _, label in items], dtype=np.int64)
     return ImageFolderData(images, labels, tuple(classes), tuple(path for path, _ in items))

@@ -11,6 +11,10 @@ from pipeline.models.zoo import list_architectures
 class ModelSection(Section):
     arch: str = "convnet"
     width: int = Field(32, ge=8)
+    # A local weights file for the features (pipeline.models.pretrained); null = random initialisation.
+    # Left out of dumps (exclude) so checkpoints without it keep their hashes; the stage's report and
+    # checkpoint record it with its sha256 instead.
+    init_checkpoint: str | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
     def _known_arch(self) -> ModelSection:

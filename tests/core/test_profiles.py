@@ -23,7 +23,11 @@ def comments(text: str) -> list[str]:
     return [line[line.index("#") :].strip() for line in text.splitlines() if "#" in line]
 
 
-@pytest.mark.parametrize("names", [[name] for name in PROFILES] + [["smoke", "smoke_release"]], ids=str)
+@pytest.mark.parametrize(
+    "names",
+    [[name] for name in PROFILES] + [["smoke", "smoke_release"], ["celeba64", "faces_smoke"], ["celeba64", "facescrub"]],
+    ids=str,
+)
 def test_overrides_give_defaults_deep_merged_with_the_profile_and_keep_comments(tmp_path, names):
     out = tmp_path / "params.yaml"
     before = (REPO / "params.yaml").read_text()

@@ -139,7 +139,9 @@ def test_bad_input_arrays(data):
 @pytest.mark.parametrize(
     ("kw", "message"),
     [
-        ({"mode": "random"}, r"mode\n  Input should be 'sample_disjoint' or 'class_disjoint'"),
+        ({"mode": "random"}, r"mode\n  Input should be 'sample_disjoint', 'class_disjoint' or 'files'"),
+        ({"public_per_class": None}, r"public_per_class: required in sample_disjoint mode"),
+        ({"mode": "files"}, r"private_train_per_class, private_test_per_class, public_per_class: the split files"),
         ({"private_train_per_class": 0}, r"private_train_per_class\n  Input should be greater than or equal to 1"),
         ({"public_per_class": 2.5}, r"public_per_class\n  Input should be a valid integer"),
         ({"private_test_per_class": True}, r"private_test_per_class\n  Input should be a valid integer"),

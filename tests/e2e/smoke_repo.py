@@ -43,9 +43,13 @@ def smoke_env(work: Path) -> dict[str, str]:
     return env
 
 
-def build_smoke_repo(root: Path, profiles: list[str], learnable: bool = False) -> tuple[Path, dict[str, str]]:
+def build_smoke_repo(
+    root: Path, profiles: list[str], learnable: bool = False, data: dict | None = None
+) -> tuple[Path, dict[str, str]]:
     """Copy the project into ``root/repo``, write fake Fashion-MNIST (random, or learnable class templates),
     apply ``profiles`` and point ``data.root`` at the files; then ``git init`` and ``dvc init``.
+
+    ``data`` replaces the fake Fashion-MNIST: an overlay of params the caller's own files need.
 
     The profiles go into the copy's params.yaml through the ``--set-param`` overrides that
     ``pipeline.driver --profile`` hands to ``dvc exp run`` (applied with DVC's code, comments kept).
@@ -59,10 +63,12 @@ def build_smoke_repo(root: Path, profiles: list[str], learnable: bool = False) -
         else:
             (work / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, work / name)
-    raw = root / "fashion"
-    write_fake_fashion_mnist(raw, train_per_class=70, test_per_class=12, learnable=learnable)
+    if data is None:
+        raw = root / "fashion"
+        write_fake_fashion_mnist(raw, train_per_class=70, test_per_class=12, learnable=learnable)
+        data = {"data": {"root": str(raw)}}
     env = smoke_env(work)
-    overlay = deep_merge(profile_overlay(profiles, work / "profiles"), {"data": {"root": str(raw)}})
+    overlay = deep_merge(profile_overlay(profiles, work / "profiles"), data)
     apply_overlay(work / "params.yaml", overlay, out=work / "params.yaml")
     run(["git", "init", "-q"], work, env)
     run(["dvc", "init", "-q"], work, env)

@@ -128,6 +128,17 @@ def test_inconclusive_when_the_sampling_error_straddles_a_threshold():
     assert "more reconstructions" in report["verdict_reason"]
 
 
+def test_an_uncalibrated_knn_threshold_makes_the_gate_inconclusive_not_approved():
+    """A face profile ships min_knn_distance null until bench/knn_threshold.py measured it on that data."""
+    unset = GateSection(**{**LIMITS, "min_knn_distance": None})
+    report = gate(thresholds=unset)
+    assert report["verdict"] == "inconclusive"
+    knn = checks(report)["min_knn_distance"]
+    assert knn["status"] == "undecided" and knn["threshold"] is None and knn["value"] == 20.0
+    assert "bench/knn_threshold.py" in knn["detail"] and "min_knn_distance" in report["verdict_reason"]
+    assert gate(hardened=LEAKY, thresholds=unset)["verdict"] == "rejected"  # evidence of failure still rejects
+
+
 def test_the_upper_bound_over_attacks_decides_and_its_attack_is_named():
     # gmi has the highest point leakage, but pixel's few reconstructions give the highest upper bound
     floor = suite(gmi=(20, 200), pixel=(1, 10))

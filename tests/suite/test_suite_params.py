@@ -111,3 +111,30 @@ def test_an_entry_budget_replaces_only_the_fields_it_sets(tmp_path):
     cfg = AttackSection.model_validate(raw)
     assert cfg.entry_budget("plgmi").model_dump() == {"steps": 120, "restarts": 12, "samples_per_class": 10}
     assert cfg.entry_budget("pixel") == cfg.budget
+
+
+@pytest.mark.parametrize(
+    ("classes", "expected"), [(None, [0, 1, 2, 3, 4]), (3, [0, 1, 2]), ([4, 1], [4, 1]), (5, [0, 1, 2, 3, 4])]
+)
+def test_attacked_classes_every_a_count_or_a_list(tmp_path, classes, expected):
+    cfg = load_section("attack", attack_params(tmp_path, classes=classes), AttackSection)
+    assert cfg.attacked_classes(5) == expected
+
+
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [
+        (6, r"attack.classes: 6 classes asked for, the target has 5"),
+        ([1, 7], r"attack.classes: \[7\] are not private classes of the target \(0..4\)"),
+    ],
+)
+def test_attacked_classes_outside_the_target_are_named(tmp_path, classes, message):
+    cfg = load_section("attack", attack_params(tmp_path, classes=classes), AttackSection)
+    with pytest.raises(ValueError, match=message):
+        cfg.attacked_classes(5)
+
+
+@pytest.mark.parametrize("classes", [0, True, "300"])
+def test_a_class_count_must_be_a_positive_integer(tmp_path, classes):
+    with pytest.raises(ValueError, match=r"attack\.classes"):
+        load_section("attack", attack_params(tmp_path, classes=classes), AttackSection)
