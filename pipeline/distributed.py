@@ -10,6 +10,13 @@ training takes each global batch as one process would (same order, same augmenta
 gives each rank a contiguous slice, with batch-norm statistics reduced over the whole batch
 (:class:`CrossRankBatchNorm` on CPUs, torch's SyncBatchNorm on GPUs); attacks shard whole units of
 work whose randomness depends only on their own seed.
+
+The loss weighting, in one rule: each rank minimises its part of ``world ×`` the whole batch's loss,
+so that the average of the ranks' gradients (DDP's, or :func:`average_gradients`) is the gradient
+of the whole batch's loss. A mean over rows enters as the rank's mean times its share of the rows
+times the world size (:func:`weighted_for_averaging`); a term that couples rows is computed from
+statistics reduced over all ranks (:func:`batch_mean`), the same value on every rank, and enters
+once per rank (its all-reduce's backward sums every rank's gradient into each rank's rows).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import torch
@@ -90,6 +97,79 @@ def gather_to_primary(obj: Any) -> list[Any] | None:
 def barrier() -> None:
     if world_size() > 1:
         dist.barrier()
+
+
+def require_row_per_rank(batch_size: int, what: str) -> None:
+    """Refuse a batch with fewer rows than ranks: a rank without rows would average a NaN mean in."""
+    if batch_size < world_size():
+        raise ValueError(f"{what}: batch_size {batch_size} gives some of the {world_size()} ranks no rows; "
+                         "use a larger batch or fewer processes")  # fmt: skip
+
+
+def weighted_for_averaging(local_mean: torch.Tensor, rows: int, total: int) -> torch.Tensor:
+    """What a rank minimises for a mean over ``total`` rows of which it holds ``rows``.
+
+    Gradients are averaged over ranks: weighting the rank's mean by its share of the rows times the
+    world size makes that average the gradient of the whole batch's mean, also where the shares are
+    unequal. ``local_mean`` itself in a single process (the single-process path is unchanged).
+    """
+    world = world_size()
+    return local_mean if world == 1 else local_mean * (rows / total * world)
+
+
+def global_mean(local_mean: torch.Tensor, rows: int, total: int) -> torch.Tensor:
+    """The whole batch's mean (detached, the same on every rank) from each rank's mean over its rows.
+
+    What histories and progress bars show: the value one process would have computed.
+    ``local_mean`` itself in a single process.
+    """
+    if world_size() == 1:
+        return local_mean
+    return all_reduce_sum(local_mean.detach() * (rows / total))
+
+
+def batch_mean(x: torch.Tensor, total: int) -> torch.Tensor:
+    """The mean over dim 0 of the whole batch of ``total`` rows of which ``x`` is this rank's slice.
+
+    Differentiable and the same on every rank: for losses that couple the rows of a batch (a
+    feature-matching distance between batch means), which a rank's own rows cannot give. Such a
+    term enters each rank's objective once, unweighted (see the module docstring). ``x.mean(0)``
+    in a single process.
+    """
+    if world_size() == 1:
+        return x.mean(0)
+    return _SumOverRanks.apply(x.sum(0)) / total
+
+
+def average_gradients(params: Iterable[torch.Tensor]) -> None:
+    """Replace every gradient by its mean over ranks, in one all-reduce: DDP's reduction, after backward.
+
+    For loops that DDP's wrapper does not fit (the GANs: two networks and optimisers, a network
+    called through methods other than ``forward``, the generator's backward running through the
+    discriminator). A parameter with no gradient on any rank keeps none (an optimiser skips it, as
+    in one process); one with a gradient on some ranks only counts zero on the others.
+    """
+    world = world_size()
+    if world == 1:
+        return
+    params = [p for p in params if p.requires_grad]
+    if not params:
+        return
+    grads = [p.grad.reshape(-1) if p.grad is not None else p.new_zeros(p.numel()) for p in params]
+    present = params[0].new_tensor([float(p.grad is not None) for p in params])
+    flat = torch.cat([*grads, present])
+    dist.all_reduce(flat)
+    sums = flat[: -len(params)].split([p.numel() for p in params])
+    for param, total, count in zip(params, sums, flat[-len(params) :].tolist(), strict=True):
+        param.grad = (total / world).view_as(param).to(param.dtype) if count else None
+
+
+def descend(optimizer: torch.optim.Optimizer, objective: torch.Tensor) -> None:
+    """One step of ``optimizer`` on ``objective``, its parameters' gradients averaged over ranks first."""
+    optimizer.zero_grad(set_to_none=True)
+    objective.backward()
+    average_gradients(p for group in optimizer.param_groups for p in group["params"])
+    optimizer.step()
 
 
 class _SumOverRanks(torch.autograd.Function):

@@ -23,7 +23,15 @@ from tqdm.auto import tqdm
 from pipeline.augment import AUGMENTATIONS
 from pipeline.config import TrainConfig
 from pipeline.data.parts import LabelledImages
-from pipeline.distributed import all_reduce_sum, batchnorm_across_ranks, is_primary, shard, world_size
+from pipeline.distributed import (
+    all_reduce_sum,
+    batchnorm_across_ranks,
+    global_mean,
+    is_primary,
+    shard,
+    weighted_for_averaging,
+    world_size,
+)
 from pipeline.evaluate import classification_metrics, predict_proba
 from pipeline.runtime import Runtime, current_runtime
 from pipeline.seeding import seed_everything
@@ -123,17 +131,14 @@ def fit(
                 with runtime.autocast():
                     logits = forward(x)
                 loss = loss_fn(logits.float(), y)
-                share = len(y) / len(idx)
-                seen = all_reduce_sum(loss.detach() * share) if world > 1 else loss
+                seen = global_mean(loss, len(y), len(idx))
                 if not torch.isfinite(seen):
                     bar.close()
                     raise TrainingDivergedError(
                         f"{desc}: loss became {seen.item()} at epoch {epoch}, step {step + 1} "
                         f"(lr {scheduler.get_last_lr()[0]:.3g}); lower train.lr or check the data"
                     )
-                # DDP averages gradients over ranks: weighting each rank's mean by share·world makes
-                # that average the gradient of the global batch's mean.
-                objective = loss * (share * world) if world > 1 else loss
+                objective = weighted_for_averaging(loss, len(y), len(idx))  # DDP averages the gradients
                 optimizer.zero_grad(set_to_none=True)
                 if scaler is None:
                     objective.backward()

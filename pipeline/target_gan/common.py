@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from pipeline.distributed import batchnorm_across_ranks, descend, is_primary, require_row_per_rank
 from pipeline.models import Classifier
 from pipeline.prior.ema import recalibrate_batchnorm, update_ema
 from pipeline.prior.networks import ImagePrior, PriorConfig
@@ -108,32 +109,39 @@ def train_adversarially(
     the recorded values, D's first, make the history, one value per generator iteration. New tensors
     default to the runtime's device (the callers put the networks and data there). Returns the
     generator attacks use (the EMA copy when ``ema_decay`` > 0) and that history.
+
+    Under ``torchrun`` the step callables draw every batch whole (the same random stream on every
+    rank), compute on this rank's rows and return its part of the loss (``pipeline.distributed``)
+    and the whole batch's values to record; here batch norm reduces over all ranks and each step
+    averages the gradients over ranks (:func:`~pipeline.distributed.descend`), so weights, Adam
+    states and the EMA copy stay the same on every rank. Spectral norm needs nothing more: its
+    power iteration reads only the weight, once per training forward, and every rank makes the
+    same forwards on the same weights. ``draw`` (BN recalibration) runs whole batches on every rank.
     """
+    require_row_per_rank(cfg.batch_size, desc)
     opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
-    ema = copy.deepcopy(gen) if cfg.ema_decay > 0 else gen
+    ema = copy.deepcopy(gen) if cfg.ema_decay > 0 else gen  # copied before BN is swapped: a plain generator
     history: dict[str, list[float]] = {}
     gen.train()
     disc.train()
-    bar = tqdm(total=cfg.iterations, desc=desc, disable=not progress, leave=False, mininterval=2.0)
-    with on_device(current_runtime()):
-        for _ in range(cfg.iterations):
-            for _ in range(cfg.n_dis):
-                d_loss, d_record = discriminator_step()
-                opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
-                opt_d.step()
-            g_loss, g_record = generator_step()
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
-            if ema is not gen:
-                update_ema(ema, gen, cfg.ema_decay)
-            recorded = {name: value.item() for name, value in {**d_record, **g_record}.items()}
-            for name, value in recorded.items():
-                history.setdefault(name, []).append(value)
-            bar.update(1)
-            bar.set_postfix({name: f"{value:.3f}" for name, value in recorded.items()}, refresh=False)
+    runtime = current_runtime()
+    bar = tqdm(total=cfg.iterations, desc=desc, disable=not (progress and is_primary()), leave=False, mininterval=2.0)
+    with on_device(runtime):
+        with batchnorm_across_ranks(nn.ModuleList([gen, disc]), runtime.device):
+            for _ in range(cfg.iterations):
+                for _ in range(cfg.n_dis):
+                    d_loss, d_record = discriminator_step()
+                    descend(opt_d, d_loss)
+                g_loss, g_record = generator_step()
+                descend(opt_g, g_loss)
+                if ema is not gen:
+                    update_ema(ema, gen, cfg.ema_decay)
+                recorded = {name: value.item() for name, value in {**d_record, **g_record}.items()}
+                for name, value in recorded.items():
+                    history.setdefault(name, []).append(value)
+                bar.update(1)
+                bar.set_postfix({name: f"{value:.3f}" for name, value in recorded.items()}, refresh=False)
         bar.close()
         recalibrate_batchnorm(ema, draw)
     return ema, history

@@ -9,6 +9,12 @@ log-sum-exp formulation) and learns the target's soft labels on every public ima
 
 so the discriminator distils the target's knowledge into a realism-and-class critic that the
 attack later uses as its prior.
+
+Under ``torchrun`` each rank trains on its rows of every batch (``train_adversarially``). Every
+term is a mean of per-row values, weighted by the rows' share, except the feature matching, which
+couples the rows (a distance between batch means): its means are reduced over all ranks
+(``pipeline.distributed.batch_mean``), so every rank computes the whole batch's value. The
+entropy is the mean of per-row entropies, not the entropy of a batch statistic.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pipeline.distributed import batch_mean, global_mean, shard, weighted_for_averaging
 from pipeline.models import Classifier
 from pipeline.prior.networks import ImagePrior
 from pipeline.runtime import current_runtime, gan_threads, torch_threads
@@ -79,24 +86,31 @@ def train_kedmi(
         gen, disc = runtime.prepare(gen), runtime.prepare(disc)
         images, soft = public.to(runtime.device), soft_labels.to(runtime.device)
 
+        mine = shard(cfg.batch_size)  # every rank draws the whole batch and keeps its rows
+        rows = mine.stop - mine.start
+
         def discriminator_step() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-            index = torch.randint(0, len(images), (cfg.batch_size,))
+            index = torch.randint(0, len(images), (cfg.batch_size,))[mine]
             with torch.no_grad():
-                fake = gen(torch.randn(cfg.batch_size, arch.latent_dim))
-            d_loss, d_soft = discriminator_loss(disc, images[index], soft[index], fake)
-            return d_loss, {"d_loss": d_loss, "d_soft": d_soft}
+                fake = gen(torch.randn(cfg.batch_size, arch.latent_dim)[mine])
+            d_loss, d_soft = discriminator_loss(disc, images[index], soft[index], fake)  # means over rows
+            return weighted_for_averaging(d_loss, rows, cfg.batch_size), {
+                "d_loss": global_mean(d_loss, rows, cfg.batch_size),
+                "d_soft": global_mean(d_soft, rows, cfg.batch_size),
+            }
 
         def generator_step() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-            index = torch.randint(0, len(images), (cfg.batch_size,))
-            fake = gen(torch.randn(cfg.batch_size, arch.latent_dim))
+            index = torch.randint(0, len(images), (cfg.batch_size,))[mine]
+            fake = gen(torch.randn(cfg.batch_size, arch.latent_dim)[mine])
             feats_fake = disc.features(fake)
             with torch.no_grad():
                 feats_real = disc.features(images[index])
-            matching = (feats_fake.mean(0) - feats_real.mean(0)).abs().mean()
+            # Couples the rows: the whole batch's means, the same on every rank, enter each rank's loss once.
+            matching = (batch_mean(feats_fake, cfg.batch_size) - batch_mean(feats_real, cfg.batch_size)).abs().mean()
             class_probs = disc.classifier(feats_fake).softmax(1)
             entropy = -(class_probs * class_probs.clamp_min(1e-12).log()).sum(1).mean()
-            g_loss = matching + cfg.entropy_weight * entropy
-            return g_loss, {"g_loss": g_loss}
+            g_loss = matching + cfg.entropy_weight * weighted_for_averaging(entropy, rows, cfg.batch_size)
+            return g_loss, {"g_loss": matching + cfg.entropy_weight * global_mean(entropy, rows, cfg.batch_size)}
 
         ema, history = train_adversarially(
             gen, disc, cfg, discriminator_step=discriminator_step, generator_step=generator_step,

@@ -5,6 +5,11 @@ Adversarial Network" (PLG-MI), AAAI 2023. The target pseudo-labels the public im
 ``top_k`` surest per private class); a class-conditional generator and a spectral-norm projection
 discriminator are trained on them with the hinge loss, the generator also minimising
 ``alpha · max-margin(T(aug(G(z, y))), y)`` so that G(·, y) lands where the target sees class y.
+
+Under ``torchrun`` each rank trains on its rows of every batch (``train_adversarially``). Every
+loss term is a mean of per-row values (hinge, adversarial, max-margin), so each rank weights its
+rows' mean by their share. The pseudo-labels are computed whole on every rank before training
+(the same top-k sets as one process).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pipeline.distributed import global_mean, shard, weighted_for_averaging
 from pipeline.models import Classifier
 from pipeline.prior.networks import ImagePrior
 from pipeline.runtime import current_runtime, gan_threads, torch_threads
@@ -47,6 +53,35 @@ def plgmi_augmentation(size: int, crop_min: float, degrees: float) -> nn.Module:
         K.RandomHorizontalFlip(p=0.5),
         K.RandomRotation(degrees=degrees, p=1.0),
     )
+
+
+def augment_rows(augment: nn.Sequential, x: torch.Tensor, rows: slice, total: int) -> torch.Tensor:
+    """Rows ``rows`` of a batch of ``total`` images (``x``), augmented as they would be in the whole batch.
+
+    Each kornia augmentation draws its random parameters for all ``total`` rows, the draws one
+    process augmenting the whole batch makes (so every rank's random stream stays the same), and
+    applies this slice's rows of them; with no rows here it only draws.
+    """
+    for aug in augment:
+        params = aug.forward_parameters((total, *x.shape[1:]))
+        if len(x):
+            mine = {name: value[rows] for name, value in params.items() if name != "forward_input_shape"}
+            mine["forward_input_shape"] = params["forward_input_shape"].new_tensor(x.shape)
+            x = aug(x, params=mine)
+    return x
+
+
+def generator_rows(batch_size: int, scored: int) -> tuple[torch.Tensor, slice]:
+    """This rank's rows of a generator batch and, of them, those the target scores (they come first).
+
+    The target scores the batch's first ``scored`` rows; each rank takes its share of those and
+    its share of the rest, so the target's cost, the step's largest, splits evenly over ranks (any
+    split trains the same GAN: batch norm and every loss term see the whole batch). Returns the
+    rows (indices into the batch) and this rank's part of the scored rows.
+    """
+    mine = shard(scored)
+    rest = range(scored, batch_size)[shard(batch_size - scored)]
+    return torch.tensor([*range(scored)[mine], *rest], dtype=torch.int64), mine
 
 
 def train_plgmi(
@@ -81,22 +116,33 @@ def train_plgmi(
         gen, disc, target, augment = (runtime.prepare(m) for m in (gen, disc, target, augment))
         real, real_labels = real.to(runtime.device), real_labels.to(runtime.device)
 
+        mine = shard(cfg.batch_size)  # D: every rank draws the whole batch and keeps its rows
+        rows = mine.stop - mine.start
+        g_rows, scored = generator_rows(cfg.batch_size, cfg.inv_batch_size)
+        g_rows = g_rows.to(runtime.device)
+        n_scored = scored.stop - scored.start
+
         def discriminator_step() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-            index = torch.randint(0, len(real), (cfg.batch_size,))
+            index = torch.randint(0, len(real), (cfg.batch_size,))[mine]
             x, y = real[index], real_labels[index]
-            fake_y = torch.randint(0, num_classes, (cfg.batch_size,))
+            fake_y = torch.randint(0, num_classes, (cfg.batch_size,))[mine]
             with torch.no_grad():
-                fake = gen(torch.randn(cfg.batch_size, arch.latent_dim), fake_y)
+                fake = gen(torch.randn(cfg.batch_size, arch.latent_dim)[mine], fake_y)
             d_loss = F.relu(1 - disc(x, y)).mean() + F.relu(1 + disc(fake, fake_y)).mean()
-            return d_loss, {"d_loss": d_loss}
+            return weighted_for_averaging(d_loss, rows, cfg.batch_size), {
+                "d_loss": global_mean(d_loss, rows, cfg.batch_size)
+            }
 
         def generator_step() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-            fake_y = torch.randint(0, num_classes, (cfg.batch_size,))
-            fake = gen(torch.randn(cfg.batch_size, arch.latent_dim), fake_y)
+            fake_y = torch.randint(0, num_classes, (cfg.batch_size,))[g_rows]
+            fake = gen(torch.randn(cfg.batch_size, arch.latent_dim)[g_rows], fake_y)
             g_adv = -disc(fake, fake_y).mean()
-            scored = slice(0, cfg.inv_batch_size)  # the target's forward/backward is the costly part
-            g_inv = max_margin_loss(target(augment(fake[scored])), fake_y[scored]).mean()
-            return g_adv + cfg.alpha * g_inv, {"g_adv": g_adv, "g_inv": g_inv}
+            # The target's forward/backward is the costly part: it scores the first inv_batch_size rows only.
+            views = augment_rows(augment, fake[:n_scored], scored, cfg.inv_batch_size)
+            g_inv = max_margin_loss(target(views), fake_y[:n_scored]).mean() if n_scored else fake.new_zeros(())
+            adv_rows, inv_rows = (len(g_rows), cfg.batch_size), (n_scored, cfg.inv_batch_size)  # (here, in all)
+            g_loss = weighted_for_averaging(g_adv, *adv_rows) + cfg.alpha * weighted_for_averaging(g_inv, *inv_rows)
+            return g_loss, {"g_adv": global_mean(g_adv, *adv_rows), "g_inv": global_mean(g_inv, *inv_rows)}
 
         def draw(g: nn.Module) -> None:
             g(torch.randn(cfg.batch_size, arch.latent_dim), torch.randint(0, num_classes, (cfg.batch_size,)))
