@@ -241,10 +241,12 @@ def _sharing(cls: type[nn.modules.batchnorm._BatchNorm], old: nn.modules.batchno
     nn.Module.__init__(new)
     new.num_features, new.eps, new.momentum = old.num_features, old.eps, old.momentum
     new.affine, new.track_running_stats = old.affine, old.track_running_stats
-    for name, param in old.named_parameters(recurse=False):
+    # The raw tables, not named_parameters(): those skip the None entries (weight and bias of an
+    # affine=False norm), and batch norm's forward reads them as attributes.
+    for name, param in old._parameters.items():
         new.register_parameter(name, param)
-    for name, buffer in old.named_buffers(recurse=False):
-        new.register_buffer(name, buffer)
+    for name, buffer in old._buffers.items():
+        new.register_buffer(name, buffer, persistent=name not in old._non_persistent_buffers_set)
     if cls is nn.SyncBatchNorm:
         new.process_group = None
     new.train(old.training)

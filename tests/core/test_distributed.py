@@ -99,6 +99,21 @@ def _batchnorm_worker(rank: int, rendezvous: str, out: str) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.parametrize("affine", [True, False])
+def test_a_shared_batchnorm_is_the_same_layer_in_eval_mode(affine):
+    """PLG-MI's conditional norms are affine=False: their None weight must survive the swap both ways."""
+    old = nn.BatchNorm1d(4, affine=affine)
+    old.running_mean.fill_(0.5)
+    crossed = distributed._sharing(CrossRankBatchNorm, old.eval())
+    back = distributed._sharing(nn.BatchNorm1d, crossed)
+    x = torch.randn(6, 4)
+    for layer in (crossed, back):
+        assert not layer.training and layer.affine == affine
+        torch.testing.assert_close(layer(x), old(x))
+        assert layer.running_mean is old.running_mean  # shared, not copied
+    assert back.state_dict().keys() == old.state_dict().keys()
+
+
 def test_cross_rank_batchnorm_is_the_whole_batch_batchnorm(tmp_path):
     out = tmp_path / "bn.pt"
     _spawn(_batchnorm_worker, tmp_path, str(out))

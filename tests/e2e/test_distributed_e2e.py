@@ -1,4 +1,4 @@
-"""``torchrun --nproc_per_node 2`` of a training stage and of the attack stage on CPUs (gloo).
+"""``torchrun --nproc_per_node 2`` of the training stages, the GANs and the attack stage on CPUs (gloo).
 
 A smoke-profile repo is trained up to ``attack@baseline`` by ``dvc repro`` (one process per stage);
 the same stages are then run again under torchrun into another folder, and what the two processes
@@ -13,7 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+from pipeline.prior.storage import load_prior
+from pipeline.target_gan.storage import load_target_gan
 from tests.e2e.smoke_repo import build_smoke_repo, run
 
 pytestmark = pytest.mark.slow
@@ -73,3 +76,44 @@ def test_the_attack_stage_under_torchrun_reports_what_one_process_reports(traine
     assert sorted(p.name for p in (work / "dist/grids").iterdir()) == sorted(
         p.name for p in (work / "reports/attack/grids/baseline").iterdir()
     )
+
+
+def _state_dicts_close(one: torch.nn.Module, two: torch.nn.Module, what: str) -> None:
+    first, second = one.state_dict(), two.state_dict()
+    assert first.keys() == second.keys(), what
+    for key, value in first.items():
+        if value.is_floating_point():
+            torch.testing.assert_close(second[key], value, rtol=1e-3, atol=1e-4, msg=f"{what}: {key}")
+        else:
+            assert torch.equal(second[key], value), f"{what}: {key}"
+
+
+def test_the_prior_under_torchrun_trains_what_one_process_trains(trained_repo):
+    work, env = trained_repo
+    _torchrun("stages.train_prior", ["--data", "data/prepared", "--out", "dist/prior",
+                                     "--metrics", "dist/train_prior.json"], work, env)  # fmt: skip
+    single = json.loads((work / "reports/train_prior.json").read_text())
+    both = json.loads((work / "dist/train_prior.json").read_text())
+    for key in ("d_loss", "g_loss"):
+        assert both[key] == pytest.approx(single[key], rel=1e-3), key
+    one, _ = load_prior(work / "models/prior/prior.pt")
+    two, _ = load_prior(work / "dist/prior/prior.pt")
+    _state_dicts_close(one.generator, two.generator, "generator (EMA)")
+    _state_dicts_close(one.discriminator, two.discriminator, "discriminator")
+
+
+def test_the_target_gans_under_torchrun_train_what_one_process_trains(trained_repo):
+    work, env = trained_repo
+    args = ["--name", "baseline", "--model", "models/baseline/model.pt", "--prior", "models/prior/prior.pt",
+            "--data", "data/prepared", "--out", "dist/target_gan", "--metrics", "dist/target_gan.json"]  # fmt: skip
+    _torchrun("stages.target_gan", args, work, env)
+    single = json.loads((work / "reports/target_gan/baseline.json").read_text())["gans"]
+    both = json.loads((work / "dist/target_gan.json").read_text())["gans"]
+    assert set(both) == set(single) == {"plgmi", "kedmi"}
+    for kind in single:
+        for key, values in single[kind]["history_mean_per_50_iterations"].items():
+            assert both[kind]["history_mean_per_50_iterations"][key] == pytest.approx(values, rel=1e-3), (kind, key)
+        one, _ = load_target_gan(work / f"models/target_gan/baseline/{kind}.pt")
+        two, _ = load_target_gan(work / f"dist/target_gan/{kind}.pt")
+        _state_dicts_close(one.generator, two.generator, f"{kind} generator")
+        _state_dicts_close(one.discriminator, two.discriminator, f"{kind} discriminator")
