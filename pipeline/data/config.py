@@ -42,7 +42,7 @@ class SplitFilesSection(Section):
     channels: ChannelCount = 3
 
 
-SOURCE_SECTIONS = {"image_folder": "image_folder", "split_files": "split_files"}  # source -> its settings key
+SOURCES_WITH_SETTINGS = ("image_folder", "split_files")  # each is configured by the data subsection of its name
 
 
 class DataSection(Section):
@@ -53,9 +53,8 @@ class DataSection(Section):
 
     @model_validator(mode="after")
     def _source_needs_settings(self) -> DataSection:
-        key = SOURCE_SECTIONS.get(self.source)
-        if key is not None and getattr(self, key) is None:
-            raise ValueError(f"source {self.source!r} needs the data.{key} section")
+        if self.source in SOURCES_WITH_SETTINGS and getattr(self, self.source) is None:
+            raise ValueError(f"source {self.source!r} needs the data.{self.source} section")
         return self
 
 
