@@ -8,6 +8,7 @@ decoded eagerly so a corrupt file fails the data stage, not an attack hours late
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,47 +55,56 @@ def _scan(root: Path, classes: list[str]) -> list[tuple[Path, int]]:
     return items
 
 
-def inside_root(root: Path, rel: str, where: str) -> Path:
-    """``root / rel``, refused unless it resolves inside ``root`` (no ``../``, absolute path or symlink out).
+def listed_image(root: Path, rel: str, where: str) -> Path:
+    """The image a split-file line names: inside ``root`` (no ``../``, absolute path or symlink out), and present.
 
-    A split file is data, not code, yet without this a line could make the prepare stage read, and
-    ship into the split, any image the process can see.
+    A split file is data, not code, yet without the first check a line could make the prepare stage
+    read, and ship into the split, any image the process can see.
     """
     if Path(rel).is_absolute():
         raise DataError(f"{where}: {rel!r} is an absolute path; split files list paths relative to {root}")
     resolved = (root / rel).resolve()
     if not resolved.is_relative_to(root.resolve()):
         raise DataError(f"{where}: {rel!r} resolves to {resolved}, outside the image root {root}")
-    return root / rel
+    path = root / rel
+    if not path.is_file():
+        raise DataError(f"{path}: listed in {where} but missing")
+    return path
+
+
+def split_file_lines(split_file: Path) -> Iterator[tuple[str, str]]:
+    """``("file:line", text)`` for each line that lists an image (blank and ``#`` lines skipped).
+
+    Shared by the image folder's split file and the face protocol's split files; a missing file or
+    one that lists nothing is an error naming it.
+    """
+    if not split_file.is_file():
+        raise DataError(f"{split_file}: split file not found")
+    listed = False
+    for lineno, raw in enumerate(split_file.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            listed = True
+            yield f"{split_file}:{lineno}", line
+    if not listed:
+        raise DataError(f"{split_file}: split file lists no images")
 
 
 def read_split_file(split_file: Path, root: Path, num_classes: int) -> list[tuple[Path, int]]:
     """Parse ``relative/path label`` lines (paths relative to ``root``; blank and ``#`` lines skipped)."""
-    if not split_file.is_file():
-        raise DataError(f"{split_file}: split file not found")
     items: list[tuple[Path, int]] = []
-    for lineno, raw in enumerate(split_file.read_text(encoding="utf-8").splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
+    for where, line in split_file_lines(split_file):
         parts = line.rsplit(maxsplit=1)
         if len(parts) != 2:
-            raise DataError(f"{split_file}:{lineno}: expected 'relative/path label', got {line!r}")
+            raise DataError(f"{where}: expected 'relative/path label', got {line!r}")
         rel, label_text = parts
         try:
             label = int(label_text)
         except ValueError:
-            raise DataError(f"{split_file}:{lineno}: label {label_text!r} is not an integer") from None
+            raise DataError(f"{where}: label {label_text!r} is not an integer") from None
         if not 0 <= label < num_classes:
-            raise DataError(
-                f"{split_file}:{lineno}: label {label} out of range 0..{num_classes - 1} ({num_classes} class folders)"
-            )
-        path = inside_root(root, rel, f"{split_file}:{lineno}")
-        if not path.is_file():
-            raise DataError(f"{path}: listed in {split_file}:{lineno} but missing")
-        items.append((path, label))
-    if not items:
-        raise DataError(f"{split_file}: split file lists no images")
+            raise DataError(f"{where}: label {label} out of range 0..{num_classes - 1} ({num_classes} class folders)")
+        items.append((listed_image(root, rel, where), label))
     return items
 
 

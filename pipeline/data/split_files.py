@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from pipeline.data.config import SplitFilesSection, SplitSection
 from pipeline.data.errors import DataError
-from pipeline.data.image_folder import IMAGE_EXTENSIONS, decode_image, inside_root
+from pipeline.data.image_folder import IMAGE_EXTENSIONS, decode_image, listed_image, split_file_lines
 from pipeline.data.split import MISplit, SplitPart
 from pipeline.io import atomic_write_text
 
@@ -49,14 +49,8 @@ class ListedImage:
 
 def read_listing(split_file: Path, root: Path, *, needs_identity: bool) -> list[ListedImage]:
     """Parse ``relative/path [identity]`` lines (blank and ``#`` lines skipped); every file must exist."""
-    if not split_file.is_file():
-        raise DataError(f"{split_file}: split file not found")
     listed: list[ListedImage] = []
-    for lineno, raw in enumerate(split_file.read_text(encoding="utf-8").splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        where = f"{split_file}:{lineno}"
+    for where, line in split_file_lines(split_file):
         fields = line.split()
         if len(fields) > 2 or (needs_identity and len(fields) != 2):
             expected = "'relative/path identity'" if needs_identity else "'relative/path [identity]'"
@@ -69,12 +63,7 @@ def read_listing(split_file: Path, root: Path, *, needs_identity: bool) -> list[
                 raise DataError(f"{where}: identity {fields[1]!r} is not an integer") from None
             if identity < 0:
                 raise DataError(f"{where}: identity {identity} is negative")
-        path = inside_root(root, fields[0], where)
-        if not path.is_file():
-            raise DataError(f"{path}: listed in {where} but missing")
-        listed.append(ListedImage(path, identity, where))
-    if not listed:
-        raise DataError(f"{split_file}: split file lists no images")
+        listed.append(ListedImage(listed_image(root, fields[0], where), identity, where))
     return listed
 
 
