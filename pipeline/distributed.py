@@ -99,6 +99,22 @@ def barrier() -> None:
         dist.barrier()
 
 
+def augment_rows(augment: nn.Sequential, x: torch.Tensor, rows: slice, total: int) -> torch.Tensor:
+    """Rows ``rows`` of a batch of ``total`` images (``x``), augmented as they would be in the whole batch.
+
+    Each kornia augmentation draws its random parameters for all ``total`` rows, the draws one
+    process augmenting the whole batch makes (so every rank's random stream stays the same), and
+    applies this slice's rows of them; with no rows here it only draws.
+    """
+    for aug in augment:
+        params = aug.forward_parameters((total, *x.shape[1:]))
+        if len(x):
+            mine = {name: value[rows] for name, value in params.items() if name != "forward_input_shape"}
+            mine["forward_input_shape"] = params["forward_input_shape"].new_tensor(x.shape)
+            x = aug(x, params=mine)
+    return x
+
+
 def require_row_per_rank(batch_size: int, what: str) -> None:
     """Refuse a batch with fewer rows than ranks: a rank without rows would average a NaN mean in."""
     if batch_size < world_size():

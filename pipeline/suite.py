@@ -15,9 +15,9 @@ against a model that knows nothing of the private classes, is attacked like any 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import torch
 from pydantic import Field, field_validator, model_validator
@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from pipeline.attacks import Attack, AttackBudget, AttackResult, LabelOnlyTarget, WhiteBoxTarget, create_attack
 from pipeline.attacks.base import Access
 from pipeline.attacks.registry import ATTACKS, param_type_problems
+from pipeline.attacks.sharding import ClassShard
 from pipeline.config import Section
 from pipeline.data.parts import LabelledImages
 from pipeline.defenses.registry import DefenseKnowledge
@@ -102,6 +103,9 @@ class AttackSection(Section):
     budget: BudgetSection
     suite: dict[str, SuiteEntry] = Field(min_length=1)
     grid_samples_per_class: int = Field(4, ge=1)
+    # Under torchrun: each rank runs whole (attack, seed) runs ("runs": many small runs, exact), or every
+    # rank runs every run on its block of the classes ("classes": few runs over hundreds of classes).
+    shard: Literal["runs", "classes"] = "runs"
 
     @model_validator(mode="after")
     def _entry_budgets_run(self) -> AttackSection:
@@ -195,6 +199,7 @@ def build_attack(entry: SuiteEntry, defense_knowledge: DefenseKnowledge) -> Atta
 def run_entry(
     entry: SuiteEntry, model: Classifier, classes: list[int], budget: BudgetSection, seed: int,
     priors: Mapping[str, Any], public_images: torch.Tensor, defense_knowledge: DefenseKnowledge,
+    shard: ClassShard | None = None,
 ) -> AttackResult:  # fmt: skip
     attack = build_attack(entry, defense_knowledge)
     kind = type(attack).prior_kind
@@ -202,7 +207,7 @@ def run_entry(
         raise ValueError(f"attack {entry.attack!r} needs a {kind!r} GAN, but only {sorted(priors)} were given")
     return attack.run(
         make_target(model, entry.attack), classes, AttackBudget(**budget.model_dump()), seed,
-        generator=priors.get(kind) if kind else None, public_images=public_images,
+        generator=priors.get(kind) if kind else None, public_images=public_images, shard=shard,
     )  # fmt: skip
 
 
@@ -212,27 +217,39 @@ def floor_model(model: Classifier, seed: int) -> Classifier:
         return create_model(model.config).eval()
 
 
+Runs = list[tuple[int, tuple[str, int]]]  # (index, (suite entry, seed))
+
+# How ``torchrun``'s ranks share a suite: this rank's runs, and who shares each run's classes.
+# Exact either way: a run's randomness is a function of its own seed, and a class-sharded run draws
+# it for the whole batch on every rank (pipeline.attacks.sharding).
+WORK_SHARING: dict[str, Callable[[Runs], tuple[Runs, ClassShard]]] = {
+    "runs": lambda runs: (shard_items(runs), ClassShard()),  # every world-th run, each run alone
+    "classes": lambda runs: (runs, ClassShard.across_ranks()),  # every run, on this rank's block of classes
+}
+
+
 def run_suite(
     model: Classifier, judge: Classifier, priors: Mapping[str, Any], public_images: torch.Tensor,
     reference: PrivateReference, cfg: AttackSection, defense_knowledge: DefenseKnowledge,
 ) -> tuple[dict[str, Any] | None, dict[str, AttackResult]]:  # fmt: skip
     """Every entry × seed, aggregated as mean ± std plus pooled counts; returns the report and first-seed results.
 
-    Each run's randomness is a function of its own seed, so under ``torchrun`` the runs are shared
-    out between ranks and gathered on rank 0, which gets exactly the single-process report; the
-    other ranks get ``(None, {})``.
+    Under ``torchrun`` the work is shared out as ``cfg.shard`` says (see :data:`WORK_SHARING`) and
+    gathered on rank 0, which gets the single-process report; the other ranks get ``(None, {})``.
     """
     classes = cfg.attacked_classes(model.num_classes)
     report: dict[str, Any] = {"seeds": cfg.seeds, "classes": classes, "chance_acc1": 1.0 / judge.num_classes,
                               "attacks": {}}  # fmt: skip
     runs = [(name, seed) for name in cfg.suite for seed in cfg.seeds]
-    mine = shard_items(list(enumerate(runs)))  # under torchrun each rank takes every world-th run
+    mine, shard = WORK_SHARING[cfg.shard](list(enumerate(runs)))
     done = []
     for index, (name, seed) in tqdm(mine, desc="attack suite", unit="run", disable=not is_primary()):
         result = run_entry(
-            cfg.suite[name], model, classes, cfg.entry_budget(name), seed, priors, public_images, defense_knowledge
-        )
-        done.append((index, score(result, judge, reference, seed), result if seed == cfg.seeds[0] else None))
+            cfg.suite[name], model, classes, cfg.entry_budget(name), seed, priors, public_images, defense_knowledge,
+            shard,
+        )  # fmt: skip
+        if is_primary() or shard.alone:  # a class-sharded run's whole result is on every rank: rank 0 scores it
+            done.append((index, score(result, judge, reference, seed), result if seed == cfg.seeds[0] else None))
     gathered = gather_to_primary(done)
     if gathered is None:  # a worker rank: rank 0 writes the report
         return None, {}

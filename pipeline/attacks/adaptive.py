@@ -18,6 +18,7 @@ from pipeline.attacks.augment import AugmentedAttack
 from pipeline.attacks.base import WhiteBoxTarget, check_param
 from pipeline.attacks.bpda import with_bpda_tanh
 from pipeline.attacks.losses import IdentityLoss, build_identity_loss, identity_loss_problems
+from pipeline.attacks.sharding import RowBlock
 
 
 @dataclass(frozen=True)
@@ -26,9 +27,21 @@ class LossSetup:
 
     grad_target: WhiteBoxTarget  # BPDA-patched copy when ``bpda``
     identity: IdentityLoss
-    anchor_rows: torch.Tensor | None  # (N, d) per candidate, or None without the feature term
-    augment: nn.Module  # random views for optimisation (when ``augment``) and robust scoring
+    anchor_rows: torch.Tensor | None  # (N, d) per candidate of the block, or None without the feature term
+    augment: nn.Sequential  # random views for optimisation (when ``augment``) and robust scoring
     info: dict[str, object]
+    block: RowBlock  # this process's rows of the class-major batch
+
+    def views(self, x: torch.Tensor, augment: bool) -> torch.Tensor:
+        """The block's images as the target sees them in one step: augmented (as within the whole batch) or not."""
+        return self.block.augment(self.augment, x) if augment else x
+
+    def identity_term(self, feats: torch.Tensor, labels: torch.Tensor, feature_weight: float) -> torch.Tensor:
+        """The block's part of the batch's mean identity loss (+ ``feature_weight`` · mean anchor distance)."""
+        loss = self.block.part(self.identity(self.grad_target.head(feats), labels).mean())
+        if self.anchor_rows is not None:
+            loss = loss + feature_weight * self.block.part((feats - self.anchor_rows).pow(2).mean())
+        return loss
 
 
 @dataclass(kw_only=True)
@@ -63,8 +76,9 @@ class AdaptiveLatentAttack(AugmentedAttack):
         return self.feature_weight > 0
 
     def _loss_setup(
-        self, target: WhiteBoxTarget, classes: torch.Tensor, restarts: int, public_images: torch.Tensor | None
+        self, target: WhiteBoxTarget, classes: torch.Tensor, block: RowBlock, public_images: torch.Tensor | None
     ) -> LossSetup:
+        """Anchors are estimated for every attacked class (the same on every rank), then cut to the block."""
         info: dict[str, object] = {}
         grad_target = target
         if self.bpda:
@@ -78,9 +92,9 @@ class AdaptiveLatentAttack(AugmentedAttack):
             pool = public_images[torch.randperm(len(public_images))[: self.anchor_pool]]
             anchors, assigned = estimate_class_anchors(target, pool, classes, self.anchor_top_k)
             info["anchor_labelled_y"] = assigned.tolist()
-            anchor_rows = anchors.repeat_interleave(restarts, dim=0)
+            anchor_rows = block.take(anchors.repeat_interleave(block.per_class, dim=0))
         identity = build_identity_loss(self.identity_loss, self.target_confidence)
-        return LossSetup(grad_target, identity, anchor_rows, self._augmentation(), info)
+        return LossSetup(grad_target, identity, anchor_rows, self._augmentation(), info, block)
 
 
 @dataclass(kw_only=True)
@@ -95,9 +109,6 @@ class MultiViewLatentAttack(AdaptiveLatentAttack):
         """Mean over ``views`` augmented views of identity (+ feature_weight · anchor distance)."""
         total = x.new_zeros(())
         for _ in range(views):
-            feats = setup.grad_target.features(setup.augment(x) if self.augment else x)
-            loss = setup.identity(setup.grad_target.head(feats), labels).mean()
-            if setup.anchor_rows is not None:
-                loss = loss + self.feature_weight * (feats - setup.anchor_rows).pow(2).mean()
-            total = total + loss
+            feats = setup.grad_target.features(setup.views(x, self.augment))
+            total = total + setup.identity_term(feats, labels, self.feature_weight)
         return total / views

@@ -15,9 +15,10 @@ import torch
 from torch import nn
 
 from pipeline.attacks.base import Attack, LabelOnlyTarget, WhiteBoxTarget
+from pipeline.attacks.sharding import RowBlock
 
 
-def make_augmentation(degrees: float, translate: float, scale: float, flip: bool) -> nn.Module:
+def make_augmentation(degrees: float, translate: float, scale: float, flip: bool) -> nn.Sequential:
     """Random affine (rotation ±degrees, shift ±translate·size, zoom 1±scale), optional h-flip."""
     layers: list[nn.Module] = [
         K.RandomAffine(
@@ -54,22 +55,25 @@ class AugmentedAttack(Attack):
         if not isinstance(self.score_views, int) or isinstance(self.score_views, bool) or self.score_views < 1:
             problems.append(f"score_views must be an int >= 1, got {self.score_views!r}")
 
-    def _augmentation(self) -> nn.Module:
+    def _augmentation(self) -> nn.Sequential:
         return make_augmentation(self.aug_degrees, self.aug_translate, self.aug_scale, self.aug_flip)
 
 
 @torch.no_grad()
 def robust_scores(
-    target: LabelOnlyTarget, images: torch.Tensor, labels: torch.Tensor, augment: nn.Module,
-    views: int, use_labels: bool,
+    target: LabelOnlyTarget, images: torch.Tensor, labels: torch.Tensor, augment: nn.Sequential,
+    views: int, use_labels: bool, block: RowBlock,
 ) -> torch.Tensor:  # fmt: skip
     """Per image: mean over ``views`` views (the image itself + augmented copies) of p_y, or,
-    with ``use_labels`` (label-only attacks), the fraction of views the target labels y."""
+    with ``use_labels`` (label-only attacks), the fraction of views the target labels y.
+
+    ``images`` are ``block``'s rows, augmented as within the whole batch.
+    """
     if not use_labels and not isinstance(target, WhiteBoxTarget):
         raise TypeError("probability scores need a WhiteBoxTarget; use use_labels=True for label-only access")
     total = torch.zeros(len(images))
     for view in range(views):
-        x = images if view == 0 else augment(images)
+        x = images if view == 0 else block.augment(augment, images)
         if use_labels:
             total += (target.predict_labels(x) == labels).float()
         else:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pipeline.attacks.sharding import ClassShard, RowBlock
 from pipeline.models import Classifier
 from pipeline.prior import ImagePrior
 from pipeline.runtime import current_runtime, on_device
@@ -198,8 +199,14 @@ class Attack(abc.ABC):
     @abc.abstractmethod
     def _run(
         self, target: LabelOnlyTarget, classes: torch.Tensor, budget: AttackBudget,
-        prior: Prior | None, public_images: torch.Tensor | None,
-    ) -> AttackResult: ...  # fmt: skip
+        prior: Prior | None, public_images: torch.Tensor | None, block: RowBlock,
+    ) -> AttackResult:  # fmt: skip
+        """Attack ``classes`` (all of them) and return the kept reconstructions of ``block``'s rows.
+
+        ``block`` is this process's share of the class-major batch (the whole batch in one process);
+        draw randomness through it so that every share is what one process computes
+        (pipeline.attacks.sharding).
+        """
 
     def run(
         self,
@@ -209,6 +216,7 @@ class Attack(abc.ABC):
         seed: int,
         generator: Prior | None = None,
         public_images: torch.Tensor | np.ndarray | None = None,
+        shard: ClassShard | None = None,
     ) -> AttackResult:
         """Reconstruct ``budget.samples_per_class`` images for each class, all classes in one batch.
 
@@ -222,6 +230,8 @@ class Attack(abc.ABC):
                 "kedmi"); required when ``uses_prior``, ignored otherwise.
             public_images: public images (N, C, H, W), uint8 or float in [0, 1]; required when
                 ``uses_public_images``, ignored otherwise.
+            shard: the processes that share this run's classes (``ClassShard.across_ranks()`` under
+                torchrun; see pipeline.attacks.sharding); every one gets the whole result. Default: alone.
         """
         provides = getattr(target, "provides", None)
         if provides is None:
@@ -244,11 +254,13 @@ class Attack(abc.ABC):
                     net.to(runtime.device)
             public = public.to(runtime.device) if public is not None else None
             class_ids = class_ids.to(runtime.device)
+        shard = shard or ClassShard()
+        block = shard.block(len(class_ids), budget.restarts)
         start = time.perf_counter()
         with seeded_rng(seed), on_device(runtime):  # new tensors (latents, noise) on the runtime's device
-            result = self._run(target, class_ids, budget, prior, public)
+            result = self._run(target, class_ids, budget, prior, public, block)
         result.seconds = time.perf_counter() - start
-        return result.on_cpu()
+        return _whole(result.on_cpu(), shard)
 
     def _check_prior(self, generator: Prior | None, target: LabelOnlyTarget) -> Prior:
         expected = PRIOR_TYPES[self.prior_kind]  # type: ignore[index]
@@ -269,6 +281,19 @@ class Attack(abc.ABC):
                 "classes: train the target-specific GAN against this target"
             )
         return generator
+
+
+def _whole(result: AttackResult, shard: ClassShard) -> AttackResult:
+    """The whole batch's result from every rank's kept rows (class-major, so rank order is class order).
+
+    History and info are the same on every rank (the attacks reduce them); ``seconds`` is the slowest rank's.
+    """
+    if shard.alone:
+        return result
+    parts = shard.gather((result.images, result.labels, result.scores, result.seconds))
+    images, labels, scores, seconds = zip(*parts, strict=True)
+    return replace(result, images=torch.cat(images), labels=torch.cat(labels), scores=torch.cat(scores),
+                   seconds=max(seconds))  # fmt: skip
 
 
 def _as_float_images(images: torch.Tensor | np.ndarray | None, shape: tuple[int, int, int]) -> torch.Tensor:

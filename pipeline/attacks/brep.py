@@ -16,6 +16,7 @@ import torch
 from pipeline.attacks.augment import AugmentedAttack, robust_scores
 from pipeline.attacks.base import Access, AttackBudget, AttackResult, LabelOnlyTarget, check_param, select_top
 from pipeline.attacks.registry import register_attack
+from pipeline.attacks.sharding import RowBlock
 from pipeline.prior import ImagePrior
 
 
@@ -61,42 +62,47 @@ class BREPAttack(AugmentedAttack):
 
     def _run(
         self, target: LabelOnlyTarget, classes: torch.Tensor, budget: AttackBudget,
-        prior: ImagePrior | None, public_images: torch.Tensor | None,
+        prior: ImagePrior | None, public_images: torch.Tensor | None, block: RowBlock,
     ) -> AttackResult:  # fmt: skip
         if prior is None:
             raise ValueError("generator is required by BREPAttack, got None")
         gen = prior.generator
         queries_before = target.queries
-        labels = classes.repeat_interleave(budget.restarts)
+        labels = block.take(classes.repeat_interleave(budget.restarts))
         with torch.no_grad():
-            z, found = self._initial_latents(target, gen, labels, prior.latent_dim)
+            z, found = self._initial_latents(target, gen, labels, prior.latent_dim, block)
             radius = torch.full((len(labels),), self.initial_radius)
             history: list[float] = []
             for _ in range(budget.steps):
-                self._repulsion_step(target, gen, z, radius, labels, found)
-                history.append(-radius.mean().item())
+                self._repulsion_step(target, gen, z, radius, labels, found, block)
+                history.append(-block.mean(radius))
             images = gen(z).clamp(0, 1)
-        scores = robust_scores(target, images, labels, self._augmentation(), self.score_views, use_labels=True)
-        found_per_class = found.view(-1, budget.restarts).sum(1)
+        augment = self._augmentation()
+        scores = robust_scores(target, images, labels, augment, self.score_views, use_labels=True, block=block)
+        found_per_class = block.gather_rows(found.view(-1, budget.restarts).sum(1).tolist())
         images, labels, scores = select_top(images, labels, scores, budget.restarts, budget.samples_per_class)
         info = {
-            "queries": target.queries - queries_before,
-            "init_found_per_class": found_per_class.tolist(),
-            "unfound_classes": [c for c, n in zip(classes.tolist(), found_per_class.tolist(), strict=True) if n == 0],
+            "queries": int(block.shard.sum(torch.tensor(target.queries - queries_before))),
+            "init_found_per_class": found_per_class,
+            "unfound_classes": [c for c, n in zip(classes.tolist(), found_per_class, strict=True) if n == 0],
         }
         return AttackResult(images, labels, scores, history, info=info)
 
     def _initial_latents(
-        self, target: LabelOnlyTarget, gen: torch.nn.Module, labels: torch.Tensor, latent_dim: int
+        self, target: LabelOnlyTarget, gen: torch.nn.Module, labels: torch.Tensor, latent_dim: int, block: RowBlock
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Random latents the target labels y; rows never found keep a random latent (flagged)."""
-        z = torch.randn(len(labels), latent_dim).clamp_(-self.latent_bound, self.latent_bound)
+        """Random latents the target labels y; rows never found keep a random latent (flagged).
+
+        Every rank draws each round's candidates and labels its share of them; the rounds end when
+        every rank's rows are found, so all ranks draw what one process draws.
+        """
+        z = block.randn(latent_dim).clamp_(-self.latent_bound, self.latent_bound)
         found = torch.zeros(len(labels), dtype=torch.bool)
         for _ in range(self.init_rounds):
-            if found.all():
+            if block.shard.all_true(found):
                 break
             candidates = torch.randn(self.init_batch, latent_dim).clamp_(-self.latent_bound, self.latent_bound)
-            predicted = target.predict_labels(gen(candidates))
+            predicted = block.shard.everywhere(lambda c: target.predict_labels(gen(c)), candidates)
             for c in labels[~found].unique().tolist():
                 rows = ((labels == c) & ~found).nonzero().squeeze(1)
                 hits = (predicted == c).nonzero().squeeze(1)[: len(rows)]
@@ -106,11 +112,11 @@ class BREPAttack(AugmentedAttack):
 
     def _repulsion_step(
         self, target: LabelOnlyTarget, gen: torch.nn.Module, z: torch.Tensor, radius: torch.Tensor,
-        labels: torch.Tensor, active: torch.Tensor,
+        labels: torch.Tensor, active: torch.Tensor, block: RowBlock,
     ) -> None:  # fmt: skip
         """One in-place update of ``z`` and ``radius`` for the ``active`` latents."""
         n, dim = z.shape
-        directions = torch.randn(n, self.sphere_points, dim)
+        directions = block.randn(self.sphere_points, dim)
         directions = directions / directions.norm(dim=2, keepdim=True)
         probes = (z.unsqueeze(1) + radius.view(n, 1, 1) * directions).clamp(-self.latent_bound, self.latent_bound)
         outside = target.predict_labels(gen(probes.view(-1, dim))).view(n, -1) != labels.unsqueeze(1)

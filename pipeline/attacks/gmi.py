@@ -33,6 +33,7 @@ from pipeline.attacks.base import (
     select_top,
 )
 from pipeline.attacks.registry import register_attack
+from pipeline.attacks.sharding import RowBlock
 from pipeline.defenses.calor import AUTHORS_TARGET_CONFIDENCE
 from pipeline.prior import ImagePrior
 
@@ -76,34 +77,35 @@ class GMIAttack(AdaptiveLatentAttack):
         budget: AttackBudget,
         prior: ImagePrior | None,
         public_images: torch.Tensor | None,
+        block: RowBlock,
     ) -> AttackResult:
         target = as_white_box(target)
         if prior is None:
             raise ValueError("generator is required by GMIAttack, got None")
-        setup = self._loss_setup(target, classes, budget.restarts, public_images)
+        setup = self._loss_setup(target, classes, block, public_images)
         gen, disc = prior.generator, prior.discriminator
-        labels = classes.repeat_interleave(budget.restarts)  # class-major: (classes × restarts,)
-        z = torch.randn(len(labels), prior.latent_dim).clamp_(-self.latent_bound, self.latent_bound)
+        labels = block.take(classes.repeat_interleave(budget.restarts))  # class-major: (classes × restarts,)
+        z = block.randn(prior.latent_dim).clamp_(-self.latent_bound, self.latent_bound)
         z.requires_grad_()
         optimizer = torch.optim.Adam([z], lr=self.lr)
         history: list[float] = []
         for _ in range(budget.steps):
             x = gen(z)
-            feats = setup.grad_target.features(setup.augment(x) if self.augment else x)
-            loss = setup.identity(setup.grad_target.head(feats), labels).mean()
+            feats = setup.grad_target.features(setup.views(x, self.augment))
+            loss = block.part(setup.identity(setup.grad_target.head(feats), labels).mean())
             if self.prior_weight > 0:
-                loss = loss + self.prior_weight * F.softplus(-disc(x)).mean()
+                loss = loss + self.prior_weight * block.part(F.softplus(-disc(x)).mean())
             if setup.anchor_rows is not None:
-                loss = loss + self.feature_weight * (feats - setup.anchor_rows).pow(2).mean()
+                loss = loss + self.feature_weight * block.part((feats - setup.anchor_rows).pow(2).mean())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             with torch.no_grad():
                 z.clamp_(-self.latent_bound, self.latent_bound)
-            history.append(loss.item())
+            history.append(block.loss_value(loss))
 
         with torch.no_grad():
             images = gen(z).clamp(0, 1)
-        scores = robust_scores(target, images, labels, setup.augment, self.score_views, use_labels=False)
+        scores = robust_scores(target, images, labels, setup.augment, self.score_views, use_labels=False, block=block)
         images, labels, scores = select_top(images, labels, scores, budget.restarts, budget.samples_per_class)
         return AttackResult(images, labels, scores, history, info=setup.info)

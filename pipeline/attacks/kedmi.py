@@ -30,6 +30,7 @@ from pipeline.attacks.base import (
     select_top,
 )
 from pipeline.attacks.registry import register_attack
+from pipeline.attacks.sharding import RowBlock
 from pipeline.defenses.calor import AUTHORS_TARGET_CONFIDENCE
 from pipeline.target_gan.networks import KEDMIPrior, realness
 
@@ -72,39 +73,41 @@ class KEDMIAttack(MultiViewLatentAttack):
 
     def _run(
         self, target: LabelOnlyTarget, classes: torch.Tensor, budget: AttackBudget,
-        prior: Prior | None, public_images: torch.Tensor | None,
+        prior: Prior | None, public_images: torch.Tensor | None, block: RowBlock,
     ) -> AttackResult:  # fmt: skip
         target = as_white_box(target)
         if not isinstance(prior, KEDMIPrior):
             raise TypeError(f"KEDMIAttack needs a KEDMIPrior, got {type(prior).__name__}")
-        setup = self._loss_setup(target, classes, budget.restarts, public_images)
+        setup = self._loss_setup(target, classes, block, public_images)
         gen, disc = prior.generator, prior.discriminator
-        labels = classes.repeat_interleave(budget.restarts)  # class-major: (classes × restarts,)
+        labels = block.take(classes.repeat_interleave(budget.restarts))  # class-major: (classes × restarts,)
         per_class = min(self.distributions, budget.restarts)
+        distributions = block.shard.block(len(classes), per_class)  # the same classes' (μ, σ) rows
+        local_classes = distributions.count // per_class
         # candidate j of class i samples distribution (i, j mod per_class)
-        rows = (torch.arange(len(classes)).repeat_interleave(budget.restarts) * per_class
-                + torch.arange(budget.restarts).repeat(len(classes)) % per_class)  # fmt: skip
-        mu = torch.randn(len(classes) * per_class, prior.latent_dim).requires_grad_()
-        log_sigma = torch.full((len(classes) * per_class, prior.latent_dim), self.init_log_sigma, requires_grad=True)
+        rows = (torch.arange(local_classes).repeat_interleave(budget.restarts) * per_class
+                + torch.arange(budget.restarts).repeat(local_classes) % per_class)  # fmt: skip
+        mu = distributions.randn(prior.latent_dim).requires_grad_()
+        log_sigma = torch.full((distributions.count, prior.latent_dim), self.init_log_sigma, requires_grad=True)
         optimizer = torch.optim.Adam([mu, log_sigma], lr=self.lr)
 
         def draw() -> torch.Tensor:  # (N, latent) samples of each row's class distribution
-            z = mu[rows] + log_sigma[rows].exp() * torch.randn(len(rows), prior.latent_dim)
+            z = mu[rows] + log_sigma[rows].exp() * block.randn(prior.latent_dim)
             return z.clamp(-self.latent_bound, self.latent_bound)
 
         history: list[float] = []
         for _ in range(budget.steps):
             x = gen(draw())
-            prior_loss = F.softplus(-realness(disc.class_logits(x))).mean()
+            prior_loss = block.part(F.softplus(-realness(disc.class_logits(x))).mean())
             loss = prior_loss + self.identity_weight * self._identity_term(setup, x, labels, self.views)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            history.append(loss.item())
+            history.append(block.loss_value(loss))
 
         with torch.no_grad():
             images = gen(draw()).clamp(0, 1)
-        scores = robust_scores(target, images, labels, setup.augment, self.score_views, use_labels=False)
+        scores = robust_scores(target, images, labels, setup.augment, self.score_views, use_labels=False, block=block)
         images, labels, scores = select_top(images, labels, scores, budget.restarts, budget.samples_per_class)
-        info = {**setup.info, "sigma_mean": float(log_sigma.detach().exp().mean())}
+        info = {**setup.info, "sigma_mean": distributions.mean(log_sigma.detach().exp())}
         return AttackResult(images, labels, scores, history, info=info)

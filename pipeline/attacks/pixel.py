@@ -24,6 +24,7 @@ from pipeline.attacks.base import (
 )
 from pipeline.attacks.losses import build_identity_loss, identity_loss_problems
 from pipeline.attacks.registry import register_attack
+from pipeline.attacks.sharding import ClassShard, RowBlock
 from pipeline.prior import ImagePrior
 
 
@@ -36,21 +37,33 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
 
 class BatchNormStatsLoss:
     """Forward hooks on every BatchNorm2d: distance of the batch's feature statistics to the
-    layer's running statistics (DeepInversion's "feature distribution regularisation")."""
+    layer's running statistics (DeepInversion's "feature distribution regularisation").
 
-    def __init__(self, model: nn.Module, first_multiplier: float):
+    The batch is the whole batch across ``shard``'s ranks: each contributes its rows' sums.
+    """
+
+    def __init__(self, model: nn.Module, first_multiplier: float, shard: ClassShard):
         self._terms: list[torch.Tensor] = []
+        self._shard = shard
         layers = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
         self._weights = [first_multiplier] + [1.0] * (len(layers) - 1)
         self._handles = [m.register_forward_hook(self._hook) for m in layers]
 
     def _hook(self, module: nn.BatchNorm2d, inputs: tuple[torch.Tensor, ...], _output: torch.Tensor) -> None:
-        x = inputs[0]
-        mean = x.mean(dim=(0, 2, 3))
-        var = x.var(dim=(0, 2, 3), unbiased=False)
+        mean, var = self._batch_statistics(inputs[0])
         self._terms.append(
             torch.linalg.vector_norm(mean - module.running_mean) + torch.linalg.vector_norm(var - module.running_var)
         )
+
+    def _batch_statistics(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel mean and (biased) variance over the whole batch's rows and pixels."""
+        if self._shard.alone:
+            return x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3), unbiased=False)
+        channels = x.shape[1]
+        count = x.new_tensor([x.numel() / channels])
+        sums = self._shard.sum_with_own_gradient(torch.cat([x.sum((0, 2, 3)), (x * x).sum((0, 2, 3)), count]))
+        mean = sums[:channels] / sums[-1]
+        return mean, (sums[channels:-1] / sums[-1] - mean * mean).clamp_min(0)
 
     @property
     def num_layers(self) -> int:
@@ -105,32 +118,38 @@ class PixelAttack(AugmentedAttack):
         budget: AttackBudget,
         prior: ImagePrior | None,
         public_images: torch.Tensor | None,
+        block: RowBlock,
     ) -> AttackResult:
         target = as_white_box(target)
         identity = build_identity_loss(self.identity_loss, self.target_confidence)
         augment = self._augmentation()
-        labels = classes.repeat_interleave(budget.restarts)
-        latent = (0.1 * torch.randn(len(labels), *target.image_shape)).requires_grad_()  # x = sigmoid(latent)
+        labels = block.take(classes.repeat_interleave(budget.restarts))
+        latent = (0.1 * block.randn(*target.image_shape)).requires_grad_()  # x = sigmoid(latent)
         optimizer = torch.optim.Adam([latent], lr=self.lr)
-        bn_loss = BatchNormStatsLoss(target.model, self.first_bn_multiplier) if self.bn_weight > 0 else None
+        bn_loss = None
+        if self.bn_weight > 0:
+            bn_loss = BatchNormStatsLoss(target.model, self.first_bn_multiplier, block.shard)
         history: list[float] = []
         try:
             for _ in range(budget.steps):
                 x = torch.sigmoid(latent)
-                logits = target.logits(augment(x) if self.augment else x)
-                loss = identity(logits, labels).mean()
-                loss = loss + self.tv_weight * total_variation(x).mean() + self.l2_weight * x.pow(2).mean()
+                logits = target.logits(block.augment(augment, x) if self.augment else x)
+                loss = block.part(identity(logits, labels).mean())
+                loss = (loss + self.tv_weight * block.part(total_variation(x).mean())
+                        + self.l2_weight * block.part(x.pow(2).mean()))  # fmt: skip
+                coupled = None  # the BN-statistics term: the same on every rank, counted once in the history
                 if bn_loss is not None:
-                    loss = loss + self.bn_weight * bn_loss.pop()
+                    coupled = self.bn_weight * bn_loss.pop()
+                    loss = loss + coupled
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                history.append(loss.item())
+                history.append(block.loss_value(loss, coupled))
         finally:
             if bn_loss is not None:
                 bn_loss.remove()
         images = torch.sigmoid(latent).detach()
-        scores = robust_scores(target, images, labels, augment, self.score_views, use_labels=False)
+        scores = robust_scores(target, images, labels, augment, self.score_views, use_labels=False, block=block)
         images, labels, scores = select_top(images, labels, scores, budget.restarts, budget.samples_per_class)
         info = {"bn_layers": bn_loss.num_layers if bn_loss is not None else 0}
         return AttackResult(images, labels, scores, history, info=info)

@@ -30,6 +30,7 @@ from pipeline.attacks.base import (
     select_top,
 )
 from pipeline.attacks.registry import register_attack
+from pipeline.attacks.sharding import RowBlock
 from pipeline.defenses.calor import AUTHORS_TARGET_CONFIDENCE
 from pipeline.target_gan.networks import ConditionalPrior
 
@@ -61,15 +62,15 @@ class PLGMIAttack(MultiViewLatentAttack):
 
     def _run(
         self, target: LabelOnlyTarget, classes: torch.Tensor, budget: AttackBudget,
-        prior: Prior | None, public_images: torch.Tensor | None,
+        prior: Prior | None, public_images: torch.Tensor | None, block: RowBlock,
     ) -> AttackResult:  # fmt: skip
         target = as_white_box(target)
         if not isinstance(prior, ConditionalPrior):
             raise TypeError(f"PLGMIAttack needs a ConditionalPrior, got {type(prior).__name__}")
-        setup = self._loss_setup(target, classes, budget.restarts, public_images)
+        setup = self._loss_setup(target, classes, block, public_images)
         gen = prior.generator
-        labels = classes.repeat_interleave(budget.restarts)  # class-major: (classes × restarts,)
-        z = torch.randn(len(labels), prior.latent_dim).clamp_(-self.latent_bound, self.latent_bound)
+        labels = block.take(classes.repeat_interleave(budget.restarts))  # class-major: (classes × restarts,)
+        z = block.randn(prior.latent_dim).clamp_(-self.latent_bound, self.latent_bound)
         z.requires_grad_()
         optimizer = torch.optim.Adam([z], lr=self.lr)
         history: list[float] = []
@@ -80,10 +81,10 @@ class PLGMIAttack(MultiViewLatentAttack):
             optimizer.step()
             with torch.no_grad():
                 z.clamp_(-self.latent_bound, self.latent_bound)
-            history.append(loss.item())
+            history.append(block.loss_value(loss))
 
         with torch.no_grad():
             images = gen(z, labels).clamp(0, 1)
-        scores = robust_scores(target, images, labels, setup.augment, self.score_views, use_labels=False)
+        scores = robust_scores(target, images, labels, setup.augment, self.score_views, use_labels=False, block=block)
         images, labels, scores = select_top(images, labels, scores, budget.restarts, budget.samples_per_class)
         return AttackResult(images, labels, scores, history, info=setup.info)

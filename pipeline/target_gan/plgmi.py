@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.distributed import global_mean, shard, weighted_for_averaging
+from pipeline.distributed import augment_rows, global_mean, shard, weighted_for_averaging
 from pipeline.models import Classifier
 from pipeline.prior.networks import ImagePrior
 from pipeline.runtime import current_runtime, gan_threads, torch_threads
@@ -53,22 +53,6 @@ def plgmi_augmentation(size: int, crop_min: float, degrees: float) -> nn.Module:
         K.RandomHorizontalFlip(p=0.5),
         K.RandomRotation(degrees=degrees, p=1.0),
     )
-
-
-def augment_rows(augment: nn.Sequential, x: torch.Tensor, rows: slice, total: int) -> torch.Tensor:
-    """Rows ``rows`` of a batch of ``total`` images (``x``), augmented as they would be in the whole batch.
-
-    Each kornia augmentation draws its random parameters for all ``total`` rows, the draws one
-    process augmenting the whole batch makes (so every rank's random stream stays the same), and
-    applies this slice's rows of them; with no rows here it only draws.
-    """
-    for aug in augment:
-        params = aug.forward_parameters((total, *x.shape[1:]))
-        if len(x):
-            mine = {name: value[rows] for name, value in params.items() if name != "forward_input_shape"}
-            mine["forward_input_shape"] = params["forward_input_shape"].new_tensor(x.shape)
-            x = aug(x, params=mine)
-    return x
 
 
 def generator_rows(batch_size: int, scored: int) -> tuple[torch.Tensor, slice]:

@@ -28,7 +28,8 @@ from pipeline.models import ModelConfig, create_model
 from pipeline.prior import PriorConfig, train_prior
 from pipeline.seeding import seed_everything
 from pipeline.target_gan import KEDMISection, PLGMISection, train_kedmi, train_plgmi
-from pipeline.target_gan.plgmi import augment_rows, generator_rows, plgmi_augmentation
+from pipeline.distributed import augment_rows
+from pipeline.target_gan.plgmi import generator_rows, plgmi_augmentation
 from pipeline.train import fit
 from tests.attacks import toy
 from tests.fixtures_models import tiny_data
