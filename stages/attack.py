@@ -1,8 +1,9 @@
 """Stage attack@<model>: the whole attack suite against one model, judged by the independent judge.
 
 The GAN attacks get the generic public prior or the GANs trained against this model (``target_gan@<model>``).
-Under ``torchrun --nproc_per_node N`` the suite's (attack, seed) runs are shared out between the N
-processes and rank 0 writes the same report a single process would (``pipeline.suite.run_suite``).
+Under ``torchrun --nproc_per_node N`` the N processes share the suite's (attack, seed) runs, or every
+run's classes with ``attack.shard: classes``, and rank 0 writes the report a single process would
+(``pipeline.suite.run_suite``).
 """
 
 from __future__ import annotations

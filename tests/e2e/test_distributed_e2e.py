@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from pipeline.prior.storage import load_prior
 from pipeline.target_gan.storage import load_target_gan
@@ -74,6 +75,36 @@ def test_the_attack_stage_under_torchrun_reports_what_one_process_reports(traine
         row.pop("seconds")  # wall-clock time is the one thing that may differ
     assert both == single
     assert sorted(p.name for p in (work / "dist/grids").iterdir()) == sorted(
+        p.name for p in (work / "reports/attack/grids/baseline").iterdir()
+    )
+
+
+def test_the_attack_stage_sharding_classes_reports_what_one_process_reports(trained_repo):
+    """``attack.shard: classes``: both ranks run every (attack, seed), each on half of the classes.
+
+    The reconstructions then agree with one process's to float precision (not bit for bit: each
+    rank's target batch is half as large), so the judge's counts agree and every metric is close.
+    """
+    work, env = trained_repo
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["attack"]["shard"] = "classes"
+    (work / "dist").mkdir(exist_ok=True)
+    (work / "dist/params_classes.yaml").write_text(yaml.safe_dump(params))
+    _torchrun("stages.attack", ["--params", "dist/params_classes.yaml", "--name", "baseline",
+                                "--model", "models/baseline/model.pt", "--judge", "models/judge/model.pt",
+                                "--prior", "models/prior/prior.pt", "--target-gans", "models/target_gan/baseline",
+                                "--data", "data/prepared", "--report", "dist/attack_classes.json",
+                                "--grids", "dist/grids_classes"], work, env)  # fmt: skip
+    single = json.loads((work / "reports/attack/baseline.json").read_text())
+    both = json.loads((work / "dist/attack_classes.json").read_text())
+    assert both["attacks"].keys() == single["attacks"].keys()
+    for name, want in single["attacks"].items():
+        got = both["attacks"][name]
+        assert got["acc1_pooled"] == want["acc1_pooled"], name
+        for metric in ("acc1", "acc5", "knn_distance", "psnr", "ssim", "train_closer_fraction"):
+            if metric in want:
+                assert got[metric]["mean"] == pytest.approx(want[metric]["mean"], rel=1e-3, abs=1e-4), (name, metric)
+    assert sorted(p.name for p in (work / "dist/grids_classes").iterdir()) == sorted(
         p.name for p in (work / "reports/attack/grids/baseline").iterdir()
     )
 

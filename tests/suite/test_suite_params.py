@@ -138,3 +138,10 @@ def test_attacked_classes_outside_the_target_are_named(tmp_path, classes, messag
 def test_a_class_count_must_be_a_positive_integer(tmp_path, classes):
     with pytest.raises(ValueError, match=r"attack\.classes"):
         load_section("attack", attack_params(tmp_path, classes=classes), AttackSection)
+
+
+def test_work_sharing_is_runs_by_default_and_an_unknown_mode_is_named(tmp_path):
+    assert load_section("attack", REPO / "params.yaml", AttackSection).shard == "runs"
+    assert load_section("attack", attack_params(tmp_path, shard="classes"), AttackSection).shard == "classes"
+    with pytest.raises(ValueError, match=r"attack\.shard: .*'runs' or 'classes'"):
+        load_section("attack", attack_params(tmp_path, shard="identities"), AttackSection)
