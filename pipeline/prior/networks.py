@@ -8,19 +8,33 @@ the pipeline, so attacks can feed G(z) straight into the target.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 from torch import nn
 
 from pipeline.config import Section
+
+DEFAULT_STAGES = 2  # the layout before ``stages`` existed (28 px from a 7 x 7 map, 64 px from 16 x 16)
+
+
+def omit_default_stages(dump: dict[str, Any], stages: int) -> dict[str, Any]:
+    """Leave the default ``stages`` out of a dump: configs (and checkpoints) from before the field keep their bytes."""
+    if stages == DEFAULT_STAGES:
+        dump.pop("stages", None)
+    return dump
 
 
 class PriorConfig(Section):
     """The ``prior`` params section: architecture and training of the GAN prior.
 
-    Stored inside every prior (and target GAN) checkpoint as ``model_dump()``.
+    Stored inside every prior (and target GAN) checkpoint as ``model_dump()``; ``stages`` is stored
+    only when it is not the default, so the checkpoints of the default layout stay byte-identical to
+    those written before the field existed (and load with it as 2).
     """
 
     image_size: int = Field(28, gt=0)
@@ -28,6 +42,7 @@ class PriorConfig(Section):
     latent_dim: int = Field(64, gt=0)
     gen_width: int = Field(16, gt=0)
     disc_width: int = Field(16, gt=0)
+    stages: int = Field(DEFAULT_STAGES, ge=1)  # stride-2 up/down-sampling stages: image_size = base_size · 2^stages
     epochs: int = Field(16, gt=0)
     batch_size: int = Field(64, gt=0)
     lr: float = Field(5e-4, gt=0)
@@ -35,50 +50,88 @@ class PriorConfig(Section):
     ema_decay: float = Field(0.999, ge=0, lt=1)  # the generator returned is an EMA (0 = the last weights)
     seed: int = 0
 
-    @field_validator("image_size")
-    @classmethod
-    def _two_stride_2_stages(cls, value: int) -> int:
-        if value % 4:
-            raise ValueError(f"image_size must be divisible by 4 (two stride-2 stages), got {value}")
-        return value
+    @model_validator(mode="after")
+    def _stages_fit_the_image(self) -> PriorConfig:
+        if self.image_size % 2**self.stages:
+            raise ValueError(
+                f"image_size must be divisible by 2^stages = {2**self.stages} ({self.stages} stride-2 stages), "
+                f"got image_size {self.image_size}"
+            )
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return omit_default_stages(handler(self), self.stages)
+
+    @property
+    def base_size(self) -> int:
+        """Side of the generator's first feature map (and of the discriminator's last)."""
+        return self.image_size // 2**self.stages
+
+
+def generator_layers(cfg: PriorConfig) -> Iterator[nn.Module]:
+    """The generator's weighted layers in forward order, shared by the generic and conditional generators.
+
+    The projection (Linear to 2^stages·w channels at base_size), ``stages - 1`` stride-2 ConvTs
+    halving the width (down to 2w), the 3×3 refinement (2w → w) and the last stride-2 ConvT to the
+    image's channels. Lazy, so that the conditional generator builds each norm (its embeddings draw
+    from the RNG) right after its layer, as it always has: one seed, the same initial weights.
+    """
+    w = cfg.gen_width
+    widths = [w * 2**k for k in range(cfg.stages, 0, -1)]  # 2^stages·w, ..., 2w
+    yield nn.Linear(cfg.latent_dim, widths[0] * cfg.base_size**2, bias=False)
+    for wide, narrow in itertools.pairwise(widths):
+        yield nn.ConvTranspose2d(wide, narrow, 4, stride=2, padding=1, bias=False)
+    yield nn.Conv2d(2 * w, w, 3, padding=1, bias=False)
+    yield nn.ConvTranspose2d(w, cfg.channels, 4, stride=2, padding=1)
+
+
+def disc_feature_dim(cfg: PriorConfig) -> int:
+    """Size of the discriminator's flattened features: 2^(stages-1)·w channels at base_size."""
+    return cfg.disc_width * 2 ** (cfg.stages - 1) * cfg.base_size**2
 
 
 class Generator(nn.Module):
-    """z (B, latent_dim) → Linear → (4w, s/4, s/4) → ConvT ×2 (+ a 3×3 refinement) → sigmoid image."""
+    """z (B, latent_dim) → Linear → (2^n·w, s/2^n, s/2^n) → n stride-2 ConvTs (+ a 3×3 refinement) → image.
+
+    n = ``stages`` (:func:`generator_layers`): each ConvT doubles the side and all but the last halve
+    the width; BatchNorm + ReLU follow every layer but the last, a sigmoid the last. The default
+    n = 2 is the original layout (28 px from 7 × 7 at 4w channels); the literature's DCGANs at 64 px
+    start from 4 × 4 (n = 4, 16w channels).
+    """
 
     def __init__(self, cfg: PriorConfig):
         super().__init__()
-        w, base = cfg.gen_width, cfg.image_size // 4
         self.latent_dim = cfg.latent_dim
+        layers = generator_layers(cfg)
+        linear, base = next(layers), cfg.base_size
         self.project = nn.Sequential(
-            nn.Linear(cfg.latent_dim, 4 * w * base * base, bias=False),
-            nn.BatchNorm1d(4 * w * base * base), nn.ReLU(inplace=True),
-            nn.Unflatten(1, (4 * w, base, base)),
+            linear, nn.BatchNorm1d(linear.out_features), nn.ReLU(inplace=True),
+            nn.Unflatten(1, (linear.out_features // base**2, base, base)),
         )  # fmt: skip
-        self.body = nn.Sequential(
-            nn.ConvTranspose2d(4 * w, 2 * w, 4, stride=2, padding=1, bias=False),  # (2w, s/2, s/2)
-            nn.BatchNorm2d(2 * w), nn.ReLU(inplace=True),
-            nn.Conv2d(2 * w, w, 3, padding=1, bias=False),
-            nn.BatchNorm2d(w), nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(w, cfg.channels, 4, stride=2, padding=1),  # (C, s, s)
-            nn.Sigmoid(),
-        )  # fmt: skip
+        hidden: list[nn.Module] = []
+        for conv in itertools.islice(layers, cfg.stages):  # stages - 1 ConvTs and the refinement
+            hidden += [conv, nn.BatchNorm2d(conv.out_channels), nn.ReLU(inplace=True)]
+        self.body = nn.Sequential(*hidden, next(layers), nn.Sigmoid())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.body(self.project(z))
 
 
 class Discriminator(nn.Module):
-    """Image → realism logit (B,). No BatchNorm: attacks use D on single samples in eval mode."""
+    """Image → realism logit (B,): ``stages`` stride-2 convs (C → w → 2w → … → 2^(n-1)·w), flatten, linear.
+
+    No BatchNorm: attacks use D on single samples in eval mode.
+    """
 
     def __init__(self, cfg: PriorConfig):
         super().__init__()
-        w, base = cfg.disc_width, cfg.image_size // 4
+        widths = [cfg.channels] + [cfg.disc_width * 2**k for k in range(cfg.stages)]
+        convs = [[nn.Conv2d(a, b, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
+                 for a, b in itertools.pairwise(widths)]  # fmt: skip
         self.net = nn.Sequential(
-            nn.Conv2d(cfg.channels, w, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(w, 2 * w, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True),
-            nn.Flatten(), nn.Linear(2 * w * base * base, 1),
-        )  # fmt: skip
+            *itertools.chain.from_iterable(convs), nn.Flatten(), nn.Linear(disc_feature_dim(cfg), 1)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Inputs are in [0, 1]; centring them helps the first layer without another norm layer.

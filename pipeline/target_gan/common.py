@@ -85,10 +85,11 @@ def architecture(target_model: Classifier, cfg: GANSection, warm_start: ImagePri
     model_cfg = target_model.config
     arch = PriorConfig(
         image_size=model_cfg.image_size, channels=model_cfg.in_channels, latent_dim=cfg.latent_dim,
-        gen_width=cfg.gen_width, disc_width=cfg.disc_width, batch_size=cfg.batch_size, seed=cfg.seed,
+        gen_width=cfg.gen_width, disc_width=cfg.disc_width, stages=cfg.stages, batch_size=cfg.batch_size,
+        seed=cfg.seed,
     )  # fmt: skip
     if warm_start is not None:
-        keys = ("image_size", "channels", "latent_dim", "gen_width", "disc_width")
+        keys = ("image_size", "channels", "latent_dim", "gen_width", "disc_width", "stages")
         wrong = [f"{k}: {getattr(arch, k)} vs prior {getattr(warm_start.config, k)}"
                  for k in keys if getattr(arch, k) != getattr(warm_start.config, k)]  # fmt: skip
         if wrong:

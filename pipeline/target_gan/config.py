@@ -1,15 +1,18 @@
 """params.yaml section ``target_gan``: one subsection per target-specific GAN.
 
-The architecture fields (latent_dim, gen_width, disc_width) must match the generic prior when
+The architecture fields (latent_dim, gen_width, disc_width, stages) must match the generic prior when
 warm-starting from it (a mismatch is an error, not a silent re-initialisation); image size and
 channels always come from the attacked target.
 """
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from typing import Any
+
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from pipeline.config import Section
+from pipeline.prior.networks import DEFAULT_STAGES, omit_default_stages
 
 
 class GANSection(Section):
@@ -25,7 +28,12 @@ class GANSection(Section):
     latent_dim: int = Field(64, ge=1)
     gen_width: int = Field(16, ge=1)
     disc_width: int = Field(16, ge=1)
+    stages: int = Field(DEFAULT_STAGES, ge=1)  # stride-2 stages, as the prior's (image_size = base · 2^stages)
     seed: int = 0
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return omit_default_stages(handler(self), self.stages)  # the run's logged params as before the field
 
 
 class PLGMISection(GANSection):

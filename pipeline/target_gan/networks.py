@@ -17,7 +17,14 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from pipeline.prior.networks import Discriminator, Generator, ImagePrior, PriorConfig
+from pipeline.prior.networks import (
+    Discriminator,
+    Generator,
+    ImagePrior,
+    PriorConfig,
+    disc_feature_dim,
+    generator_layers,
+)
 
 
 class ConditionalBatchNorm(nn.Module):
@@ -46,44 +53,57 @@ class ConditionalBatchNorm(nn.Module):
 
 
 class ConditionalGenerator(nn.Module):
-    """G(z, y): the generic ``Generator``'s layers with class-conditional BatchNorm (PLG-MI)."""
+    """G(z, y): the generic ``Generator``'s layers with class-conditional BatchNorm (PLG-MI).
+
+    Modules are named ``linear``, ``bn0``, then ``up1``/``bn1`` … ``up{n-1}``/``bn{n-1}``, ``refine``/
+    ``bn{n}`` and the last ConvT ``up{n}`` (n = ``stages``), so that the default two stages keep
+    the state_dict names of the checkpoints written before the stage count existed.
+    """
 
     def __init__(self, cfg: PriorConfig, num_classes: int):
         super().__init__()
-        w, base = cfg.gen_width, cfg.image_size // 4
         self.latent_dim = cfg.latent_dim
         self.num_classes = num_classes
-        self.linear = nn.Linear(cfg.latent_dim, 4 * w * base * base, bias=False)
-        self.bn0 = ConditionalBatchNorm(4 * w * base * base, num_classes, dims=1)
-        self.unflatten = nn.Unflatten(1, (4 * w, base, base))
-        self.up1 = nn.ConvTranspose2d(4 * w, 2 * w, 4, stride=2, padding=1, bias=False)  # (2w, s/2, s/2)
-        self.bn1 = ConditionalBatchNorm(2 * w, num_classes, dims=2)
-        self.refine = nn.Conv2d(2 * w, w, 3, padding=1, bias=False)
-        self.bn2 = ConditionalBatchNorm(w, num_classes, dims=2)
-        self.up2 = nn.ConvTranspose2d(w, cfg.channels, 4, stride=2, padding=1)  # (C, s, s)
+        layers = generator_layers(cfg)
+        self.linear, base = next(layers), cfg.base_size
+        self.bn0 = ConditionalBatchNorm(self.linear.out_features, num_classes, dims=1)
+        self.unflatten = nn.Unflatten(1, (self.linear.out_features // base**2, base, base))
+        self._hidden = [f"up{i}" for i in range(1, cfg.stages)] + ["refine"]  # each followed by bn{i}, ReLU
+        for i, name in enumerate(self._hidden, start=1):
+            conv = next(layers)
+            self.add_module(name, conv)
+            self.add_module(f"bn{i}", ConditionalBatchNorm(conv.out_channels, num_classes, dims=2))
+        self._last = f"up{cfg.stages}"
+        self.add_module(self._last, next(layers))
+
+    def _blocks(self) -> list[tuple[nn.Module, ConditionalBatchNorm]]:
+        """(conv, its conditional BN) for every layer but the last, in forward order."""
+        return [(getattr(self, name), getattr(self, f"bn{i}")) for i, name in enumerate(self._hidden, start=1)]
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         h = self.unflatten(torch.relu(self.bn0(self.linear(z), y)))
-        h = torch.relu(self.bn1(self.up1(h), y))
-        h = torch.relu(self.bn2(self.refine(h), y))
-        return torch.sigmoid(self.up2(h))
+        for conv, bn in self._blocks():
+            h = torch.relu(bn(conv(h), y))
+        return torch.sigmoid(getattr(self, self._last)(h))
 
     @torch.no_grad()
     def warm_start(self, gen: Generator) -> None:
-        """Copy the generic generator's weights (layer for layer) into this one."""
-        project, body = gen.project, gen.body
-        self.linear.weight.copy_(project[0].weight)
-        self.bn0.copy_from(project[1])
-        self.up1.weight.copy_(body[0].weight)
-        self.bn1.copy_from(body[1])
-        self.refine.weight.copy_(body[3].weight)
-        self.bn2.copy_from(body[4])
-        self.up2.load_state_dict(body[6].state_dict())
+        """Copy the generic generator's weights (layer for layer) into this one; the stage counts must agree."""
+        convs = [m for m in gen.body if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
+        norms = [m for m in gen.body if isinstance(m, nn.BatchNorm2d)]
+        if len(convs) != len(self._hidden) + 1:
+            raise ValueError(f"the generic generator has {len(convs) - 1} stages, this one {len(self._hidden)}")
+        self.linear.weight.copy_(gen.project[0].weight)
+        self.bn0.copy_from(gen.project[1])
+        for (conv, bn), source, norm in zip(self._blocks(), convs[:-1], norms, strict=True):
+            conv.load_state_dict(source.state_dict())
+            bn.copy_from(norm)
+        getattr(self, self._last).load_state_dict(convs[-1].state_dict())
 
 
 def _disc_body(cfg: PriorConfig, source: Discriminator | None) -> nn.Sequential:
-    """The generic discriminator's two strided convs (+ LeakyReLU, flatten), copied from ``source``."""
-    body = Discriminator(cfg).net[:5] if source is None else source.net[:5]
+    """The generic discriminator's strided convs (+ LeakyReLU, flatten), copied from ``source``."""
+    body = Discriminator(cfg).net[:-1] if source is None else source.net[:-1]
     return nn.Sequential(*(_copy_module(m) for m in body))
 
 
@@ -92,10 +112,6 @@ def _copy_module(module: nn.Module) -> nn.Module:
     for param in clone.parameters():
         param.requires_grad_(True)
     return clone
-
-
-def disc_feature_dim(cfg: PriorConfig) -> int:
-    return 2 * cfg.disc_width * (cfg.image_size // 4) ** 2
 
 
 class ProjectionDiscriminator(nn.Module):
@@ -107,12 +123,13 @@ class ProjectionDiscriminator(nn.Module):
     def __init__(self, cfg: PriorConfig, num_classes: int, warm_start: Discriminator | None = None):
         super().__init__()
         body = _disc_body(cfg, warm_start)
-        for index in (0, 2):
-            body[index] = spectral_norm(body[index])
+        for index, layer in enumerate(body):
+            if isinstance(layer, nn.Conv2d):
+                body[index] = spectral_norm(layer)
         self.body = body
         head = nn.Linear(disc_feature_dim(cfg), 1)
         if warm_start is not None:
-            head.load_state_dict(warm_start.net[5].state_dict())
+            head.load_state_dict(warm_start.net[-1].state_dict())
             head.requires_grad_(True)
         self.head = spectral_norm(head)
         embed = nn.Embedding(num_classes, disc_feature_dim(cfg))

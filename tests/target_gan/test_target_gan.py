@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from torch import nn
 
 from pipeline.attacks.losses import create_identity_loss
+from pipeline.prior import Discriminator, Generator, ImagePrior, PriorConfig
 from pipeline.target_gan import (
     ConditionalPrior,
     KEDMIPrior,
@@ -21,7 +22,12 @@ from pipeline.target_gan import (
     train_plgmi,
 )
 from pipeline.target_gan.kedmi import discriminator_loss
-from pipeline.target_gan.networks import SemiSupervisedDiscriminator, build_kedmi_networks, build_plgmi_networks
+from pipeline.target_gan.networks import (
+    ConditionalGenerator,
+    SemiSupervisedDiscriminator,
+    build_kedmi_networks,
+    build_plgmi_networks,
+)
 from pipeline.target_gan.plgmi import max_margin_loss
 from tests.attacks import toy
 from tests.target_gan import toy_gan
@@ -84,8 +90,27 @@ def test_max_margin_matches_the_attack_loss():
     torch.testing.assert_close(max_margin_loss(logits, labels), create_identity_loss("max_margin")(logits, labels))
 
 
-def test_warm_started_generators_reproduce_the_generic_prior():
-    generic = toy.untrained_prior(seed=1)
+def _generic(stages: int) -> ImagePrior:
+    """An untrained generic prior (12 px, or 64 px RGB from 4 x 4) with every BatchNorm's affine and
+    statistics randomised, so that a warm start that skipped one would show."""
+    if stages == 2:
+        generic = toy.untrained_prior(seed=1)
+    else:
+        cfg = PriorConfig(image_size=64, channels=3, latent_dim=16, gen_width=4, disc_width=4, stages=stages)
+        torch.manual_seed(1)
+        generic = ImagePrior(Generator(cfg), Discriminator(cfg), cfg)
+    with torch.no_grad():
+        for bn in generic.generator.modules():
+            if isinstance(bn, nn.modules.batchnorm._BatchNorm):
+                for tensor in (bn.weight, bn.bias, bn.running_mean):
+                    tensor.copy_(torch.randn_like(tensor) * 0.3 + (1.0 if tensor is bn.weight else 0.0))
+                bn.running_var.uniform_(0.5, 2.0)
+    return generic
+
+
+@pytest.mark.parametrize("stages", [2, 4])
+def test_warm_started_generators_reproduce_the_generic_prior(stages):
+    generic = _generic(stages)
     cond, _ = build_plgmi_networks(generic.config, 4, generic)
     plain, _ = build_kedmi_networks(generic.config, 4, generic)
     cond.eval()
@@ -93,6 +118,7 @@ def test_warm_started_generators_reproduce_the_generic_prior():
     z = torch.randn(6, generic.latent_dim)
     with torch.no_grad():
         expected = generic.generator(z)
+        assert expected.shape == (6, *_image_shape(generic.config))
         for y in range(4):
             torch.testing.assert_close(cond(z, torch.full((6,), y)), expected)
         torch.testing.assert_close(plain(z), expected)
@@ -100,13 +126,36 @@ def test_warm_started_generators_reproduce_the_generic_prior():
     assert not torch.allclose(cold.eval()(z, torch.zeros(6, dtype=torch.long)), expected)
 
 
-def test_discriminator_bodies_are_copied_from_the_generic_prior():
-    generic = toy.untrained_prior(seed=1)
+def _image_shape(cfg: PriorConfig) -> tuple[int, int, int]:
+    return (cfg.channels, cfg.image_size, cfg.image_size)
+
+
+def test_the_conditional_generator_follows_the_stage_count():
+    cfg = PriorConfig(image_size=64, channels=3, latent_dim=16, gen_width=4, disc_width=4, stages=4)
+    gen = ConditionalGenerator(cfg, 4)
+    names = [name for name, _ in gen.named_children()]
+    assert names == ["linear", "bn0", "unflatten", "up1", "bn1", "up2", "bn2", "up3", "bn3", "refine", "bn4", "up4"]
+    assert gen.unflatten.unflattened_size == (64, 4, 4)
+    assert gen(torch.randn(3, 16), torch.tensor([0, 1, 3])).shape == (3, 3, 64, 64)
+    with pytest.raises(ValueError, match="stages"):
+        gen.warm_start(Generator(PriorConfig(image_size=64, channels=3, latent_dim=16, gen_width=4, stages=2)))
+
+
+@pytest.mark.parametrize("stages", [2, 4])
+def test_discriminator_bodies_are_copied_from_the_generic_prior(stages):
+    generic = _generic(stages)
     _, proj = build_plgmi_networks(generic.config, 4, generic)
     _, semi = build_kedmi_networks(generic.config, 4, generic)
-    generic_conv = generic.discriminator.net[0].weight
-    assert torch.equal(semi.body[0].weight, generic_conv) and semi.body[0].weight.requires_grad
-    assert torch.equal(proj.body[0].parametrizations.weight.original, generic_conv)  # spectral norm wraps it
+    generic_convs = [m.weight for m in generic.discriminator.net if isinstance(m, nn.Conv2d)]
+    semi_convs = [m.weight for m in semi.body if isinstance(m, nn.Conv2d)]
+    proj_convs = [m.parametrizations.weight.original for m in proj.body if isinstance(m, nn.Conv2d)]
+    assert len(generic_convs) == len(semi_convs) == len(proj_convs) == stages
+    for generic_conv, semi_conv, proj_conv in zip(generic_convs, semi_convs, proj_convs, strict=True):
+        assert torch.equal(semi_conv, generic_conv) and semi_conv.requires_grad
+        assert torch.equal(proj_conv, generic_conv)  # spectral norm wraps it
+    assert torch.equal(proj.head.parametrizations.weight.original, generic.discriminator.net[-1].weight)
+    x = torch.rand(2, *_image_shape(generic.config))
+    assert proj(x, torch.tensor([0, 3])).shape == (2,) and semi(x).shape == (2, 5)
 
 
 def test_plgmi_generator_gets_the_inversion_loss_gradient(toy_setup):
@@ -239,6 +288,39 @@ def test_checkpoint_round_trip_gives_identical_outputs(make, tmp_path):
         assert torch.equal(loaded.sample(4, seed=1), x)
         assert torch.equal(loaded.discriminator(x), prior.discriminator(x))
     assert [p.name for p in tmp_path.iterdir()] == ["gan.pt"]
+
+
+@pytest.mark.parametrize("build", [build_plgmi_networks, build_kedmi_networks])
+def test_a_four_stage_gan_round_trips_through_its_checkpoint(build, tmp_path):
+    generic = _generic(4)
+    gen, disc = build(generic.config, 4, generic)
+    prior = (ConditionalPrior if build is build_plgmi_networks else KEDMIPrior)(gen, disc, generic.config, 4)
+    save_target_gan(tmp_path / "gan.pt", prior)
+    assert torch.load(tmp_path / "gan.pt", weights_only=True)["config"]["stages"] == 4
+    loaded, _ = load_target_gan(tmp_path / "gan.pt")
+    assert loaded.config == prior.config and loaded.image_shape == (3, 64, 64)
+    labels = torch.tensor([0, 1, 2, 3])
+    sample = (lambda p: p.sample(labels, seed=1)) if build is build_plgmi_networks else (lambda p: p.sample(4, seed=1))
+    x = sample(prior)
+    assert x.shape == (4, 3, 64, 64) and torch.equal(sample(loaded), x)
+    if build is build_plgmi_networks:
+        assert torch.equal(loaded.discriminator(x, labels), prior.discriminator(x, labels))
+    else:
+        assert torch.equal(loaded.discriminator(x), prior.discriminator(x))
+
+
+def test_the_stage_count_travels_from_the_section_and_must_match_the_prior(toy_setup):
+    images, target, generic = toy_setup
+    assert "stages" not in KEDMISection().model_dump() and KEDMISection(stages=4).model_dump()["stages"] == 4
+    with pytest.raises(ValueError, match="stages: 1 vs prior 2"):
+        train_kedmi(target, images, KEDMISection(iterations=1, stages=1, **TINY), generic, progress=False)
+    with pytest.raises(ValueError, match=r"image_size must be divisible by 2\^stages = 8"):  # the target's 12 px
+        train_plgmi(target, images, _plg(iterations=1, stages=3, warm_start=False), None, progress=False)
+    cold = train_kedmi(target, images, KEDMISection(iterations=1, stages=1, warm_start=False, **TINY), None,
+                       progress=False).prior  # fmt: skip
+    assert cold.config.stages == 1 and cold.generator.project[-1].unflattened_size == (16, 6, 6)
+    with pytest.raises(ValidationError, match="stages"):
+        PLGMISection(stages=0)
 
 
 def test_loading_a_bad_file_names_it(tmp_path):
