@@ -4,7 +4,7 @@
 
 The face target (``resnet18`` on 64×64 RGB, ``--classes`` identities) is trained by the pipeline's
 own loop (``pipeline.train.fit``) and attacked by its PLG-MI attack (a conditional GAN of the
-attack's 64 px architecture, untrained: throughput does not depend on what the weights are), each
+face profile's architecture, untrained: throughput does not depend on what the weights are), each
 in fp32 and, on CUDA, under bf16 autocast. Images are random uint8: a throughput figure, not an
 accuracy one. Each measurement runs after a warm-up, timed with the clock after a device sync.
 Writes reports/bench/gpu_scale.json. ``--quick`` shrinks every size for a smoke run on a CPU.
@@ -21,6 +21,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from the repo root
 
 import torch  # noqa: E402
+import yaml  # noqa: E402
 
 from bench.common import machine_info  # noqa: E402
 from pipeline.attacks import AttackBudget, WhiteBoxTarget, create_attack  # noqa: E402
@@ -34,6 +35,7 @@ from pipeline.target_gan.networks import ConditionalPrior, build_plgmi_networks 
 from pipeline.train import fit  # noqa: E402
 
 SIZE, CHANNELS = 64, 3
+FACE_PROFILE = Path(__file__).resolve().parents[1] / "profiles" / "celeba64.yaml"
 
 
 def _sync(runtime: Runtime) -> None:
@@ -65,10 +67,17 @@ def training_throughput(runtime: Runtime, classes: int, images: int, batch: int)
     }
 
 
+def face_gan_architecture() -> PriorConfig:
+    """The PLG-MI GAN's architecture of the face profile (profiles/celeba64.yaml), at 64 px RGB."""
+    section = yaml.safe_load(FACE_PROFILE.read_text())["target_gan"]["plgmi"]
+    keys = ("latent_dim", "gen_width", "disc_width", "stages")
+    return PriorConfig(image_size=SIZE, channels=CHANNELS, **{key: section[key] for key in keys})
+
+
 def attack_throughput(runtime: Runtime, classes: int, attacked: int, budget: AttackBudget) -> dict[str, Any]:
     """Reconstructions (candidates optimised) per second of the PLG-MI attack on ``attacked`` classes."""
     model = create_model(ModelConfig(arch="resnet18", num_classes=classes, in_channels=CHANNELS, image_size=SIZE))
-    arch = PriorConfig(image_size=SIZE, channels=CHANNELS, latent_dim=128, gen_width=64, disc_width=64)
+    arch = face_gan_architecture()
     gen, disc = build_plgmi_networks(arch, classes, None)
     prior = ConditionalPrior(gen, disc, arch, classes)
     attack = create_attack("plgmi")
