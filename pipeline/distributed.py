@@ -15,8 +15,9 @@ The loss weighting, in one rule: each rank minimises its part of ``world ×`` th
 so that the average of the ranks' gradients (DDP's, or :func:`average_gradients`) is the gradient
 of the whole batch's loss. A mean over rows enters as the rank's mean times its share of the rows
 times the world size (:func:`weighted_for_averaging`); a term that couples rows is computed from
-statistics reduced over all ranks (:func:`batch_mean`), the same value on every rank, and enters
-once per rank (its all-reduce's backward sums every rank's gradient into each rank's rows).
+statistics reduced over all ranks (:func:`batch_mean`) or from the whole batch's rows gathered on
+every rank (:func:`gather_rows`), the same value on every rank, and enters once per rank, unweighted
+(its all-reduce's backward sums every rank's gradient into each rank's rows).
 """
 
 from __future__ import annotations
@@ -155,6 +156,36 @@ def batch_mean(x: torch.Tensor, total: int) -> torch.Tensor:
     if world_size() == 1:
         return x.mean(0)
     return _SumOverRanks.apply(x.sum(0)) / total
+
+
+def row_counts(x: torch.Tensor) -> list[int]:
+    """Every rank's number of rows of its slice ``x`` of a batch, in rank order (one all-reduce).
+
+    ``[len(x)]`` in a single process.
+    """
+    world = world_size()
+    if world == 1:
+        return [len(x)]
+    counts = torch.zeros(world, dtype=torch.int64, device=x.device)
+    counts[rank()] = len(x)
+    dist.all_reduce(counts)
+    return counts.tolist()
+
+
+def gather_rows(x: torch.Tensor, counts: Sequence[int]) -> torch.Tensor:
+    """The whole batch, the same on every rank, from each rank's contiguous slice (``counts[r]`` rows on rank r).
+
+    For terms that need every pair of rows (BiDO's kernel matrices), which batch statistics cannot
+    give. Differentiable: each rank places its rows in a zero batch and one :class:`_SumOverRanks`
+    fills in the others, so the backward sums every rank's gradient of the whole batch and keeps
+    this rank's rows of it. ``x`` itself in a single process.
+    """
+    if world_size() == 1:
+        return x
+    me = rank()
+    before, after = sum(counts[:me]), sum(counts[me + 1 :])
+    zeros = [x.new_zeros((n, *x.shape[1:])) for n in (before, after)]
+    return _SumOverRanks.apply(torch.cat([zeros[0], x, zeros[1]]))
 
 
 def average_gradients(params: Iterable[torch.Tensor]) -> None:

@@ -7,13 +7,15 @@ callback (MLflow logging lives in the stage, not here) and stops at the first no
 It runs where the stage's runtime says (``pipeline.runtime``: device, autocast, channels-last,
 compile) and, under ``torchrun``, as DistributedDataParallel: every rank draws the same global
 batch and augmentation as a single process would and trains on its slice of it, batch norm reduced
-across ranks, so N processes train the model one would (up to float summation order).
+across ranks, so N processes train the model one would (up to float summation order). A loss with
+a term that couples the rows (BiDO's HSIC) says which part is which (:class:`SplitLoss`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -36,7 +38,21 @@ from pipeline.evaluate import classification_metrics, predict_proba
 from pipeline.runtime import Runtime, current_runtime
 from pipeline.seeding import seed_everything
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+class SplitLoss(NamedTuple):
+    """A loss with a term that couples the rows of a batch, in the two parts ranks weight differently.
+
+    Under torchrun a rank holds a slice of the batch (``pipeline.distributed``'s weighting rule):
+    ``row_mean``, a mean over this rank's rows, is weighted by the rank's share of them;
+    ``coupled`` is a term of the whole batch (from ``gather_rows`` or ``batch_mean``), the same
+    on every rank, and enters each rank's objective once, unweighted. The loss is their sum.
+    """
+
+    row_mean: torch.Tensor
+    coupled: torch.Tensor
+
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], "torch.Tensor | SplitLoss"]
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 
@@ -93,16 +109,12 @@ def fit(
     Per epoch: ``train_loss``, ``train_acc`` and ``train_mean_true_prob`` (running, from the
     training forward passes, over every rank's rows), ``lr``, and ``val_*`` classification metrics
     when ``eval_data`` is given. Raises TrainingDivergedError on the first non-finite loss.
-    ``loss_fn`` must be a mean over the batch's rows (ranks weight their slice by its size).
+    ``loss_fn`` returns a mean over the batch's rows (ranks weight their slice by its size) or,
+    for a loss with a term that couples the rows, a :class:`SplitLoss`.
     """
     runtime = runtime or current_runtime()
     loss_fn = loss_fn or cross_entropy(cfg.label_smoothing)
     world = world_size()
-    if world > 1 and not getattr(loss_fn, "rows_independent", True):
-        raise ValueError(
-            f"{desc}: this loss couples the rows of a batch, so it cannot be split over {world} ranks; "
-            "run this stage in one process (without torchrun)"
-        )
     generator = seed_everything(cfg.seed)
     augment = AUGMENTATIONS.get(cfg.augment)
     runtime.prepare(model)
@@ -130,15 +142,14 @@ def fit(
                 x, y = runtime.batch(x), y.to(runtime.device)
                 with runtime.autocast():
                     logits = forward(x)
-                loss = loss_fn(logits.float(), y)
-                seen = global_mean(loss, len(y), len(idx))
+                loss, objective = _loss_and_objective(loss_fn(logits.float(), y), len(y), len(idx))
+                seen = global_mean(loss, len(y), len(idx))  # the shares sum to 1: a coupled term counts once
                 if not torch.isfinite(seen):
                     bar.close()
                     raise TrainingDivergedError(
                         f"{desc}: loss became {seen.item()} at epoch {epoch}, step {step + 1} "
                         f"(lr {scheduler.get_last_lr()[0]:.3g}); lower train.lr or check the data"
                     )
-                objective = weighted_for_averaging(loss, len(y), len(idx))  # DDP averages the gradients
                 optimizer.zero_grad(set_to_none=True)
                 if scaler is None:
                     objective.backward()
@@ -174,6 +185,16 @@ def fit(
     bar.close()
     model.eval()
     return history
+
+
+def _loss_and_objective(out: torch.Tensor | SplitLoss, rows: int, total: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(this rank's loss, what it minimises so that DDP's average of the gradients is the whole batch's).
+
+    Both are the loss itself for a plain row mean in a single process (the single-process path).
+    """
+    if not isinstance(out, SplitLoss):
+        return out, weighted_for_averaging(out, rows, total)
+    return out.row_mean + out.coupled, weighted_for_averaging(out.row_mean, rows, total) + out.coupled
 
 
 def _training_forward(model: nn.Module, runtime: Runtime) -> Callable[[torch.Tensor], torch.Tensor]:

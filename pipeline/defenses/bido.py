@@ -9,11 +9,15 @@ Gaussian kernels whose bandwidth scales with √dim; the label kernel is linear 
 code's default (``label_kernel: gaussian`` is available). Its value for independent variables is
 well above 0 at small m, so compare HSIC values across settings, not with 0.
 λ_y ≤ 0 collapses the model; the O(m³) solve per layer per batch is why batches stay ≤ 64.
+
+Under torchrun every rank gathers the whole batch's x, y and h_l (h_l differentiably) and computes
+the same HSIC terms; they enter each rank's objective once and the CE as a row mean (``SplitLoss``).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -24,8 +28,9 @@ from torch import nn
 from pipeline.config import TrainConfig
 from pipeline.defenses.common import StepMeans, no_label_smoothing, phase_callback
 from pipeline.defenses.registry import DefenseConfig, DefenseData, DefenseResult, PhaseCallback, register_defense
+from pipeline.distributed import gather_rows, global_mean, row_counts
 from pipeline.models import Classifier
-from pipeline.train import LossFn, fit, to_float
+from pipeline.train import LossFn, SplitLoss, fit, to_float
 
 MAX_BATCH = 64
 RIDGE = 1e-5  # ε in R = K̃ (K̃ + ε·m·I)⁻¹, as in the normalised-HSIC code BiDO uses
@@ -141,29 +146,33 @@ class HiddenProbe:
 
 
 def hsic_terms(
-    probe: HiddenProbe, y: torch.Tensor, num_classes: int, sigma: float, label_kernel: str
+    probe: HiddenProbe, y: torch.Tensor, counts: Sequence[int], num_classes: int, sigma: float, label_kernel: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(Σ_l HSIC(h_l, x), Σ_l HSIC(h_l, y)) for the batch the probe just saw."""
+    """(Σ_l HSIC(h_l, x), Σ_l HSIC(h_l, y)) for the whole batch the probe just saw, the same on every rank.
+
+    The kernels pair every row with every other, so each rank's slice (``counts``: every rank's
+    rows) is gathered first; h_l differentiably, so the gradient reaches each rank's own rows.
+    """
     if probe.inputs is None or not probe.hidden:
         raise RuntimeError("BiDO: no training forward pass was recorded before the loss")
-    k_x = gaussian_kernel(probe.inputs, sigma)
-    onehot = F.one_hot(y, num_classes).float()
+    k_x = gaussian_kernel(gather_rows(probe.inputs, counts), sigma)
+    onehot = F.one_hot(gather_rows(y, counts), num_classes).float()
     k_y = onehot @ onehot.T if label_kernel == "linear" else gaussian_kernel(onehot, sigma)
     hx = hy = torch.zeros((), dtype=torch.float64, device=y.device)
     for hidden in probe.hidden.values():
-        k_h = gaussian_kernel(hidden, sigma)
+        k_h = gaussian_kernel(gather_rows(hidden, counts), sigma)
         hx, hy = hx + normalized_hsic(k_h, k_x), hy + normalized_hsic(k_h, k_y)
     return hx, hy
 
 
 def bido_loss_fn(probe: HiddenProbe, config: BidoConfig, num_classes: int, meter: StepMeans) -> LossFn:
-    def loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def loss(logits: torch.Tensor, y: torch.Tensor) -> SplitLoss:
         ce = F.cross_entropy(logits, y)
-        hx, hy = hsic_terms(probe, y, num_classes, config.sigma, config.label_kernel)
-        meter.add(train_ce=ce.item(), train_hsic_x=hx.item(), train_hsic_y=hy.item())
-        return ce + (config.lambda_x * hx - config.lambda_y * hy).to(ce.dtype)
+        counts = row_counts(y)
+        hx, hy = hsic_terms(probe, y, counts, num_classes, config.sigma, config.label_kernel)
+        meter.add(train_ce=global_mean(ce, len(y), sum(counts)).item(), train_hsic_x=hx.item(), train_hsic_y=hy.item())
+        return SplitLoss(ce, (config.lambda_x * hx - config.lambda_y * hy).to(ce.dtype))  # HSIC: of the whole batch
 
-    loss.rows_independent = False  # HSIC is a statistic of the whole batch: it cannot be split across ranks
     return loss
 
 

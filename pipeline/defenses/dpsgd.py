@@ -10,6 +10,8 @@ BatchNorm layers are frozen in eval mode (running statistics fixed, so every sam
 depends on that sample only) and per-sample gradients come from torch.func (vmap of grad).
 The noisy clipped gradient reaches ``fit`` through the loss: the returned loss has the batch's
 CE as its value and that gradient as its gradient, so fit's optimiser, schedule and logging apply.
+Under torchrun every rank draws the same noise (same seed, same draws) and adds a 1/world share of
+it to the clipped sum over its rows, so DDP's average holds the one draw exactly once.
 
 Honest limits, recorded in the report:
 - Fine-tuning the baseline (the default) accounts only for this phase: the baseline and its BN
@@ -34,6 +36,7 @@ from torch.func import functional_call, grad, vmap
 from pipeline.config import TrainConfig
 from pipeline.defenses.common import StepMeans, no_label_smoothing, phase_callback
 from pipeline.defenses.registry import DefenseConfig, DefenseData, DefenseResult, PhaseCallback, register_defense
+from pipeline.distributed import gather_rows, row_counts, world_size
 from pipeline.models import Classifier, create_model
 from pipeline.seeding import seed_everything
 from pipeline.train import fit
@@ -100,7 +103,12 @@ def private_gradient(
     generator: torch.Generator,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
     """(Σ_i clip_C(g_i) + N(0, σ²C²I)) / B per trainable parameter, the per-sample losses (B,) and
-    the per-sample gradient norms before clipping (B,). BatchNorm must be in eval mode."""
+    the per-sample gradient norms before clipping (B,). BatchNorm must be in eval mode.
+
+    Under torchrun ``x`` is this rank's B_r rows and the result is (Σ_i clip_C(g_i) + noise / world) / B_r:
+    a mean over its rows, which fit weights by B_r / B · world, so the average over ranks is the
+    whole batch's DP gradient with the noise (the same draw on every rank) added once.
+    """
     params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
 
     def sample_loss(p: dict[str, torch.Tensor], xi: torch.Tensor, yi: torch.Tensor):
@@ -115,31 +123,28 @@ def private_gradient(
     for name, g in grads.items():
         clipped_sum = torch.einsum("b,b...->...", scale, g)
         noise = torch.normal(0.0, std, clipped_sum.shape, generator=generator).to(clipped_sum.device)
-        noisy[name] = (clipped_sum + noise) / x.shape[0]
+        noisy[name] = (clipped_sum + noise / world_size()) / x.shape[0]
     return noisy, losses.detach(), norms.detach()
 
 
 class PrivateLoss:
     """fit's loss: value = the batch's CE, gradient = the DP-SGD gradient of the same batch.
 
-    A forward pre-hook keeps BatchNorm in eval mode (fit sets train mode each epoch) and records the
-    batch fit just fed the model, which the per-sample computation needs.
+    A forward pre-hook keeps BatchNorm in eval mode (fit sets train mode each epoch, and under
+    torchrun swaps in cross-rank norms) and records the batch fit just fed the model, which the
+    per-sample computation needs. Every rank seeds the same generator and draws the same noise.
     """
-
-    # The noise is drawn once per batch for the whole batch: ranks each adding their own would not be DP-SGD.
-    rows_independent = False
 
     def __init__(self, model: Classifier, config: DpsgdConfig, meter: StepMeans) -> None:
         self.model, self.config, self.meter = model, config, meter
         self.generator = torch.Generator().manual_seed(config.noise_seed)
-        self.norms = freeze_batchnorm(model)
+        freeze_batchnorm(model)
         self.inputs: torch.Tensor | None = None
         self._busy = False
         self._handle = model.register_forward_pre_hook(self._before_forward)
 
     def _before_forward(self, module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
-        for m in self.norms:
-            m.eval()
+        freeze_batchnorm(module)  # the norms the model holds now (fit swaps them under torchrun)
         if module.training and not self._busy:  # not the per-sample calls made below
             self.inputs = args[0]
 
@@ -154,6 +159,7 @@ class PrivateLoss:
             )
         finally:
             self._busy, self.inputs = False, None
+        norms = gather_rows(norms, row_counts(norms))  # the whole batch's, as one process reports them
         clipped = (norms > self.config.max_grad_norm).float().mean()
         self.meter.add(train_grad_norm=norms.mean().item(), train_clipped_fraction=clipped.item())
         params = dict(self.model.named_parameters())
