@@ -158,6 +158,16 @@ def batch_mean(x: torch.Tensor, total: int) -> torch.Tensor:
     return _SumOverRanks.apply(x.sum(0)) / total
 
 
+def sum_over_ranks(x: torch.Tensor) -> torch.Tensor:
+    """The sum over ranks, differentiable: its backward sums every rank's gradient into each rank's ``x``.
+
+    For a term computed from it that enters every rank's objective: as a batch-coupled term of a
+    training loss (once per rank, with gradients averaged after), or with a 1/world factor where
+    each rank owns what it optimises (class-sharded attacks). ``x`` itself in a single process.
+    """
+    return x if world_size() == 1 else _SumOverRanks.apply(x)
+
+
 def row_counts(x: torch.Tensor) -> list[int]:
     """Every rank's number of rows of its slice ``x`` of a batch, in rank order (one all-reduce).
 

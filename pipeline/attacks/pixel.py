@@ -25,6 +25,7 @@ from pipeline.attacks.base import (
 from pipeline.attacks.losses import build_identity_loss, identity_loss_problems
 from pipeline.attacks.registry import register_attack
 from pipeline.attacks.sharding import ClassShard, RowBlock
+from pipeline.distributed import sum_over_ranks
 from pipeline.prior import ImagePrior
 
 
@@ -61,7 +62,7 @@ class BatchNormStatsLoss:
             return x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3), unbiased=False)
         channels = x.shape[1]
         count = x.new_tensor([x.numel() / channels])
-        sums = self._shard.sum_with_own_gradient(torch.cat([x.sum((0, 2, 3)), (x * x).sum((0, 2, 3)), count]))
+        sums = sum_over_ranks(torch.cat([x.sum((0, 2, 3)), (x * x).sum((0, 2, 3)), count]))
         mean = sums[:channels] / sums[-1]
         return mean, (sums[channels:-1] / sums[-1] - mean * mean).clamp_min(0)
 
@@ -137,14 +138,12 @@ class PixelAttack(AugmentedAttack):
                 loss = block.part(identity(logits, labels).mean())
                 loss = (loss + self.tv_weight * block.part(total_variation(x).mean())
                         + self.l2_weight * block.part(x.pow(2).mean()))  # fmt: skip
-                coupled = None  # the BN-statistics term: the same on every rank, counted once in the history
-                if bn_loss is not None:
-                    coupled = self.bn_weight * bn_loss.pop()
-                    loss = loss + coupled
+                if bn_loss is not None:  # a statistic of the whole batch, the same on every rank
+                    loss = loss + block.coupled(self.bn_weight * bn_loss.pop())
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                history.append(block.loss_value(loss, coupled))
+                history.append(block.loss_value(loss))
         finally:
             if bn_loss is not None:
                 bn_loss.remove()

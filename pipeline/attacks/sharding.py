@@ -11,7 +11,9 @@ The ranks compute what one process would, up to float summation order, because:
   (:meth:`RowBlock.part`): the latents are the rank's own, so the gradient of its part is the
   single process's gradient for those rows, with no gradient averaging;
 - a term that couples rows (DeepInversion's batch statistics) is computed from sums reduced over
-  the ranks (:meth:`ClassShard.sum_with_own_gradient`), the same value on every rank;
+  the ranks (``pipeline.distributed.sum_over_ranks``), the same value on every rank, and enters each
+  rank's objective divided by the world size (:meth:`RowBlock.coupled`): the reduction's backward
+  sums the ranks' gradients, so each rank's rows get the gradient of the term once;
 - decisions that change how much is drawn (BREP's "every row found yet?") are taken on the
   reduced value.
 
@@ -70,15 +72,6 @@ class ClassShard:
         total = value.detach().clone()
         dist.all_reduce(total)
         return total
-
-    def sum_with_own_gradient(self, value: torch.Tensor) -> torch.Tensor:
-        """The sum over ranks, differentiable with respect to this rank's own ``value``.
-
-        Every rank computes the same loss from the sum and owns its latents, so the gradient
-        reaching its ``value`` is its own loss's (no all-reduce in backward, unlike training's
-        shared weights in ``pipeline.distributed``).
-        """
-        return value if self.alone else _SumForOwnRows.apply(value)
 
     def everywhere(self, fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         """``fn`` of every row of ``x`` on every rank, each rank computing its part (e.g. labelling probes).
@@ -152,14 +145,13 @@ class RowBlock:
         """What a mean over the whole batch's rows contributes to this rank's objective (see the module doc)."""
         return local_mean if self.shard.alone else local_mean * (self.count / self.total)
 
-    def loss_value(self, objective: torch.Tensor, coupled: torch.Tensor | None = None) -> float:
-        """The whole batch's loss for the history: the ranks' parts summed, a ``coupled`` term (in every
-        rank's ``objective``, the same everywhere) counted once."""
-        if self.shard.alone:
-            return objective.item()
-        rowwise = objective.detach() if coupled is None else objective.detach() - coupled.detach()
-        total = self.shard.sum(rowwise)
-        return (total if coupled is None else total + coupled.detach()).item()
+    def coupled(self, term: torch.Tensor) -> torch.Tensor:
+        """What a term computed from the whole batch (the same on every rank) contributes to this rank's objective."""
+        return term if self.shard.alone else term / self.shard.world
+
+    def loss_value(self, objective: torch.Tensor) -> float:
+        """The whole batch's loss for the history: the sum of the ranks' objectives."""
+        return objective.item() if self.shard.alone else self.shard.sum(objective.detach()).item()
 
     def mean(self, values: torch.Tensor) -> float:
         """The mean of a per-row quantity over the whole batch (all elements of every rank's ``values``)."""
@@ -171,17 +163,3 @@ class RowBlock:
     def gather_rows(self, values: list[Any]) -> list[Any]:
         """A per-row (or per-class) Python list of this rank, concatenated over ranks in order."""
         return [item for part in self.shard.gather(values) for item in part]
-
-
-class _SumForOwnRows(torch.autograd.Function):
-    """All-reduce (sum) whose backward passes this rank's gradient through unchanged."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        total = x.clone()
-        dist.all_reduce(total)
-        return total
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
-        return grad
