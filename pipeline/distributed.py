@@ -64,12 +64,16 @@ def init_from_env(device: torch.device) -> bool:
     return True
 
 
-def shard(n: int) -> slice:
-    """This rank's contiguous rows of ``n`` (the first ``n % world`` ranks take one more)."""
-    world, me = world_size(), rank()
+def span(n: int, world: int, me: int) -> slice:
+    """Rank ``me``'s contiguous part of ``n`` rows among ``world`` ranks (the first ``n % world`` take one more)."""
     base, extra = divmod(n, world)
     start = me * base + min(me, extra)
     return slice(start, start + base + (1 if me < extra else 0))
+
+
+def shard(n: int) -> slice:
+    """This rank's contiguous rows of ``n``."""
+    return span(n, world_size(), rank())
 
 
 def shard_items(items: Sequence[T]) -> list[T]:

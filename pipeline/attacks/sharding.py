@@ -31,7 +31,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from pipeline.distributed import augment_rows, rank, world_size
+from pipeline.distributed import all_reduce_sum, augment_rows, gather_rows, rank, span, world_size
 
 
 @dataclass(frozen=True)
@@ -51,10 +51,8 @@ class ClassShard:
         return self.world == 1
 
     def span(self, n: int) -> slice:
-        """This rank's contiguous part of ``n`` items (the first ``n % world`` ranks take one more)."""
-        base, extra = divmod(n, self.world)
-        start = self.rank * base + min(self.rank, extra)
-        return slice(start, start + base + (1 if self.rank < extra else 0))
+        """This rank's contiguous part of ``n`` items."""
+        return span(n, self.world, self.rank)
 
     def block(self, num_classes: int, per_class: int) -> RowBlock:
         """This rank's rows of a class-major batch of ``num_classes`` × ``per_class`` rows."""
@@ -67,26 +65,18 @@ class ClassShard:
 
     def sum(self, value: torch.Tensor) -> torch.Tensor:
         """The sum over ranks, detached (``value`` itself when alone)."""
-        if self.alone:
-            return value
-        total = value.detach().clone()
-        dist.all_reduce(total)
-        return total
+        return value if self.alone else all_reduce_sum(value.detach())
 
     def everywhere(self, fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         """``fn`` of every row of ``x`` on every rank, each rank computing its part (e.g. labelling probes).
 
-        ``fn`` maps rows to one value each (``(n, ...) → (n,)``); the parts are assembled by one
-        all-reduce of a zero-filled whole.
+        ``fn`` maps rows to one value each (``(n, ...) → (n,)``); the parts are assembled by
+        ``pipeline.distributed.gather_rows``.
         """
         if self.alone:
             return fn(x)
-        mine = self.span(len(x))
-        part = fn(x[mine])
-        whole = part.new_zeros((len(x), *part.shape[1:]))
-        whole[mine] = part
-        dist.all_reduce(whole)
-        return whole
+        counts = [len(range(len(x))[span(len(x), self.world, r)]) for r in range(self.world)]
+        return gather_rows(fn(x[self.span(len(x))]), counts)
 
     def all_true(self, flags: torch.Tensor) -> bool:
         """Whether ``flags`` is all true on every rank."""
